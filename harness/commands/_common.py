@@ -1,0 +1,109 @@
+"""Argument groups that several subcommands share (skeleton, device, database).
+
+Only the standard library is imported here; the helpers that turn arguments
+into objects import the heavy modules when they are called.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from harness.errors import ConfigError
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'1x48x48' -> (1, 48, 48)."""
+    parts = text.lower().replace("×", "x").split("x")
+    try:
+        shape = tuple(int(p) for p in parts)
+    except ValueError:
+        shape = ()
+    if len(shape) != 3 or min(shape) < 1:
+        raise ConfigError(
+            f"input shape must look like CxHxW with positive sizes (e.g. 1x48x48), got {text!r}"
+        )
+    return shape  # type: ignore[return-value]
+
+
+def parse_int_list(text: str, what: str) -> tuple[int, ...]:
+    """'1,64,256' -> (1, 64, 256)."""
+    try:
+        values = tuple(int(p) for p in text.split(",") if p.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise ConfigError(
+            f"{what} must be a comma-separated list of positive integers, got {text!r}"
+        )
+    return values
+
+
+def add_skeleton_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("network skeleton")
+    group.add_argument(
+        "--input", metavar="CxHxW", help="input shape (default: the data's, or 1x48x48)"
+    )
+    group.add_argument(
+        "--classes", type=int, metavar="N", help="number of classes (default: the data's, or 7)"
+    )
+    group.add_argument(
+        "--stem", choices=("auto", "small", "resnet"), help="stem (default auto: small below 96 px)"
+    )
+    group.add_argument(
+        "--head", choices=("linear", "paper"), help="classifier head (default linear)"
+    )
+    group.add_argument(
+        "--output", choices=("softmax", "sigmoid"), help="output activation (default softmax)"
+    )
+    group.add_argument(
+        "--widths", metavar="W,W,...", help="stage output channels (default 64,128,256,512)"
+    )
+    group.add_argument(
+        "--depths", metavar="D,D,...", help="stage depths cutting flat strings (default 3,4,6,3)"
+    )
+    group.add_argument(
+        "--width-mult", type=float, metavar="X", help="multiply every width (default 1.0)"
+    )
+    group.add_argument(
+        "--block-params",
+        metavar="JSON",
+        help='per-letter block parameters, e.g. \'{"I": {"exp_ratio": 6}}\'',
+    )
+
+
+def skeleton_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The skeleton fields the user set on the command line."""
+    overrides: dict[str, Any] = {}
+    if args.input:
+        overrides["input_shape"] = parse_shape(args.input)
+    if args.classes is not None:
+        if args.classes < 1:
+            raise ConfigError(f"--classes must be at least 1, got {args.classes}")
+        overrides["num_classes"] = args.classes
+    for name in ("stem", "head", "output", "width_mult"):
+        if getattr(args, name) is not None:
+            overrides[name] = getattr(args, name)
+    if args.widths:
+        overrides["widths"] = parse_int_list(args.widths, "--widths")
+    if args.depths:
+        overrides["depths"] = parse_int_list(args.depths, "--depths")
+    if args.block_params:
+        try:
+            params = json.loads(args.block_params)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"--block-params is not valid JSON: {error}") from None
+        if not isinstance(params, dict) or not all(isinstance(v, dict) for v in params.values()):
+            raise ConfigError(
+                '--block-params must map letters to objects, e.g. \'{"I": {"exp_ratio": 6}}\''
+            )
+        overrides["block_params"] = params
+    return overrides
+
+
+def add_device_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N"
+    )
+    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")

@@ -1,0 +1,54 @@
+"""`harness describe ARCH`: canonical form, stages, parameters, FLOPs, latency."""
+
+from __future__ import annotations
+
+import argparse
+
+from harness.commands._common import (
+    add_device_args,
+    add_skeleton_args,
+    parse_int_list,
+    skeleton_overrides,
+)
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "describe",
+        help="build an architecture and print its layout, parameters, FLOPs and latency",
+        description=(
+            "Build one architecture and print its canonical form, blocks per kind, stage layout, "
+            "parameters, FLOPs (fvcore, multiply-add = 1) and inference latency. ARCH is a block "
+            "string such as '(IR)*8' or 'RRR|IIII|RRRRRR|III', a named ordering (alternated, RI, IR, "
+            "optionally with a block count: RI:16), or a timm model as timm:NAME."
+        ),
+    )
+    parser.add_argument("arch", metavar="ARCH", help="block string, named ordering or timm:NAME")
+    parser.add_argument(
+        "--json", action="store_true", help="print one JSON object instead of a table"
+    )
+    parser.add_argument(
+        "--batch", default="1,64", metavar="B,B,...", help="latency batch sizes (default 1,64)"
+    )
+    parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    add_device_args(parser)
+    add_skeleton_args(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.describe import describe, format_description, to_json
+    from harness.models import Skeleton
+
+    batches = parse_int_list(args.batch, "--batch")
+    skeleton = Skeleton(**skeleton_overrides(args))
+    info = describe(
+        args.arch,
+        skeleton,
+        device=args.device,
+        threads=args.threads,
+        batches=batches,
+        latency=not args.no_latency,
+    )
+    print(to_json(info) if args.json else format_description(info))
+    return 0

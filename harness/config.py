@@ -1,0 +1,147 @@
+"""One configuration object per training run, and the named protocols.
+
+Precedence, lowest first: `TrainConfig` defaults, the protocol file
+(`harness/protocols/NAME.toml`), a search budget, explicit flags. The resolved
+object is serialised as JSON with every trial, so a stored result says exactly
+how it was trained.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from importlib import resources
+from typing import Any
+
+from harness.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = ["TrainConfig", "list_protocols", "load_protocol", "config_hash"]
+
+CHOICES: dict[str, tuple[str, ...]] = {
+    "optimizer": ("adam", "adamw", "sgd"),
+    "schedule": ("none", "onecycle", "cosine"),
+    "precision": ("auto", "fp32", "bf16", "fp16"),
+    "baseline_stem": ("auto", "timm", "small"),
+}
+
+
+@dataclass
+class TrainConfig:
+    arch: str = "RI"
+    data: str = "synthetic"
+    protocol: str = "fast"
+    epochs: int = 15
+    batch_size: int = 128
+    batch_size_cuda: int | None = None  # replaces batch_size when training on CUDA
+    eval_batch_size: int = 512
+    optimizer: str = "adamw"
+    lr: float = 2e-3
+    beta1: float = 0.9
+    beta2: float = 0.999
+    momentum: float = 0.9
+    weight_decay: float = 0.05
+    schedule: str = "onecycle"
+    label_smoothing: float = 0.1
+    crop_padding: int = 4
+    flip: bool = True
+    rotate_deg: float = 10.0
+    seed: int = 0
+    device: str = "auto"
+    precision: str = "auto"
+    channels_last: bool = True
+    compile: bool = False
+    threads: int | None = None
+    resize: int | None = None  # upsample inputs on the device (timm baselines at 48x48)
+    baseline_stem: str = "auto"  # auto: small stem for timm models below 96 px
+    pretrained: str | None = None
+    patience: int | None = None  # stop after this many epochs without a better val accuracy
+    max_batches: int | None = None  # cap on training batches per epoch (smoke runs, tests)
+    skeleton: dict[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        for name, allowed in CHOICES.items():
+            value = getattr(self, name)
+            if value not in allowed:
+                raise ConfigError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")
+        for name in ("epochs", "batch_size", "eval_batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"lr must be positive, got {self.lr}")
+        if self.resize is not None and self.resize < 8:
+            raise ConfigError(f"resize must be at least 8 pixels, got {self.resize}")
+
+    @classmethod
+    def from_protocol(cls, protocol: str, **overrides: Any) -> TrainConfig:
+        """The protocol's values, then `overrides` (None means 'not given')."""
+        values: dict[str, Any] = load_protocol(protocol)
+        values["protocol"] = protocol
+        skeleton = dict(values.pop("skeleton", {}))
+        skeleton.update(overrides.pop("skeleton", None) or {})
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        values["skeleton"] = skeleton
+        return cls.from_dict(values)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ConfigError(
+                f"unknown training settings {unknown} (known: {', '.join(sorted(known))})"
+            )
+        return cls(**values)
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def hyperparameters(self) -> dict[str, Any]:
+        """The knobs a search varies, as recorded beside each trial."""
+        keys = (
+            "epochs", "batch_size", "optimizer", "lr", "beta1", "weight_decay", "schedule",
+            "label_smoothing", "crop_padding", "flip", "rotate_deg",
+        )  # fmt: skip
+        return {k: getattr(self, k) for k in keys}
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two runs the same experiment (dedup): all but where/how fast it ran."""
+        ignored = {"device", "threads", "compile", "description", "eval_batch_size"}
+        return {k: v for k, v in self.to_dict().items() if k not in ignored}
+
+
+def config_hash(values: dict[str, Any]) -> str:
+    text = json.dumps(values, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def list_protocols() -> dict[str, str]:
+    """Protocol name -> description."""
+    folder = resources.files("harness") / "protocols"
+    names = sorted(p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml"))
+    return {name: load_protocol(name).get("description", "") for name in names}
+
+
+def load_protocol(name: str) -> dict[str, Any]:
+    path = resources.files("harness") / "protocols" / f"{name}.toml"
+    if not path.is_file():
+        folder = resources.files("harness") / "protocols"
+        known = sorted(
+            p.name[: -len(".toml")] for p in folder.iterdir() if p.name.endswith(".toml")
+        )
+        raise ConfigError(f"unknown protocol {name!r} (known: {', '.join(known)})")
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"protocol file {path}: {error}") from None

@@ -1,0 +1,134 @@
+"""Schema versions and the steps between them.
+
+The version lives in `harness_meta` (key `schema_version`). A database with no
+`harness_meta` table is version 0: it has none of our tables yet (it may hold
+Optuna's), and migrating it creates the current schema in one step. An older
+database is upgraded one version at a time by the functions in `STEPS`, each
+inside the same transaction as the version bump, so an interrupted upgrade
+leaves the old version intact (SQLite and PostgreSQL both have transactional
+DDL). A database newer than this code is refused: upgrade harness.
+
+To change the schema: edit `models.py`, bump `SCHEMA_VERSION`, and add
+`STEPS[old] = step` where `step(connection)` brings a version-`old` database
+to `old + 1`, using `operations(connection)` (Alembic's operations, with
+`batch_alter_table` for SQLite). Add the old shape's DDL to the migration
+tests in tests/test_store.py so that a file written by the old version keeps
+being opened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import StoreError
+from harness.store.engine import WRITE_OPTION, describe_error, mask_url
+from harness.store.models import Base, Meta
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+__all__ = ["SCHEMA_VERSION", "STEPS", "migrate", "operations", "schema_version"]
+
+SCHEMA_VERSION = 1
+
+# STEPS[v] upgrades a version-v database to v + 1 (v >= 1; version 0 is created fresh).
+STEPS: dict[int, Callable[[Connection], None]] = {}
+
+# Key of PostgreSQL's advisory lock held while migrating ("harness" in ASCII, fits a bigint).
+_PG_LOCK_KEY = 0x68_61_72_6E_65_73_73
+
+
+def schema_version(connection: Connection) -> int:
+    """The version stamped in the database; 0 when it has no harness tables."""
+    from sqlalchemy import inspect, select
+
+    if not inspect(connection).has_table(Meta.__tablename__):
+        return 0
+    value = connection.execute(
+        select(Meta.value).where(Meta.key == "schema_version")
+    ).scalar_one_or_none()
+    if value is None:
+        return 0
+    try:
+        return int(value)
+    except ValueError:
+        raise StoreError(
+            f"harness_meta.schema_version is {value!r}, not a number: not a harness database?"
+        ) from None
+
+
+def operations(connection: Connection) -> Any:
+    """Alembic's `Operations` bound to `connection`, for writing migration steps."""
+    from alembic.migration import MigrationContext
+    from alembic.operations import Operations
+
+    return Operations(MigrationContext.configure(connection))
+
+
+def migrate(engine: Engine) -> int:
+    """Bring the database to `SCHEMA_VERSION`; return the version it had before.
+
+    Safe to call from several processes at once: the upgrade runs under the
+    database's write lock (BEGIN IMMEDIATE on SQLite, an advisory lock on
+    PostgreSQL) and re-reads the version once it holds it.
+    """
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = mask_url(engine.url)
+    try:
+        with engine.connect() as connection:
+            found = schema_version(connection)
+        _check_not_newer(found, url)
+        if found == SCHEMA_VERSION:
+            return found
+        with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
+            if connection.dialect.name == "postgresql":
+                from sqlalchemy import func, select
+
+                connection.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
+            found = schema_version(connection)
+            _check_not_newer(found, url)
+            _upgrade(connection, found)
+        return found
+    except StoreError:
+        raise
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot prepare the tables in {url}: {describe_error(error)}") from None
+
+
+def _check_not_newer(found: int, url: str) -> None:
+    if found > SCHEMA_VERSION:
+        raise StoreError(
+            f"{url} has results schema version {found}, newer than this harness knows "
+            f"({SCHEMA_VERSION}): upgrade harness (pip install -U harness) to open it"
+        )
+
+
+def _upgrade(connection: Connection, found: int) -> None:
+    if found == 0:
+        from harness import __version__
+
+        Base.metadata.create_all(connection)
+        _stamp(connection, SCHEMA_VERSION)
+        _set_meta(connection, "created_with", f"harness {__version__}")
+        return
+    for version in range(found, SCHEMA_VERSION):
+        step = STEPS.get(version)
+        if step is None:
+            raise StoreError(f"no migration from results schema version {version} to {version + 1}")
+        step(connection)
+        _stamp(connection, version + 1)
+
+
+def _stamp(connection: Connection, version: int) -> None:
+    _set_meta(connection, "schema_version", str(version))
+
+
+def _set_meta(connection: Connection, key: str, value: str) -> None:
+    from sqlalchemy import insert, select, update
+
+    if connection.execute(select(Meta.key).where(Meta.key == key)).first():
+        connection.execute(update(Meta).where(Meta.key == key).values(value=value))
+    else:
+        connection.execute(insert(Meta).values(key=key, value=value))

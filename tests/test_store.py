@@ -1,0 +1,897 @@
+"""The results store: round trips on every backend, URL resolution, two writing
+processes on one SQLite file, schema migration, bad URLs, and the `trials` and
+`studies` commands."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+
+import pandas as pd
+import pytest
+
+from harness.cli import main
+from harness.errors import StoreError
+from harness.store import SCHEMA_VERSION, Store, config_hash, migrations, resolve_db_url
+from harness.store.frames import EPOCH_FRAME_COLUMNS, STUDY_FRAME_COLUMNS, TRIAL_FRAME_COLUMNS
+
+# --- helpers -----------------------------------------------------------------------------
+
+
+def sqlite_url(path) -> str:
+    return f"sqlite:///{path}"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def backend_url(request, tmp_path):
+    """A fresh, empty database URL on every backend we support."""
+    if request.param == "sqlite":
+        return sqlite_url(tmp_path / "results.db")
+    return request.getfixturevalue("fresh_postgres_url")
+
+
+def record_trial(
+    store: Store,
+    *,
+    study="demo",
+    arch="RRR|IIII",
+    seed=1,
+    val_acc=0.5,
+    test_acc=0.45,
+    epochs=3,
+    status="complete",
+    family="RI",
+    kind="candidate",
+):
+    study_id = store.ensure_study(
+        study, space="rir_orderings", objectives=["accuracy"], sampler="tpe"
+    )
+    candidate_id = store.ensure_candidate(
+        arch,
+        kind=kind,
+        family=family,
+        params=1_234_567,
+        flops=456_000_000,
+        input_shape=(1, 48, 48),
+        num_classes=7,
+        skeleton={"widths": [64, 128]} if kind == "candidate" else None,
+    )
+    trial_id = store.start_trial(
+        study_id=study_id,
+        candidate_id=candidate_id,
+        protocol="paper",
+        hyperparameters={"lr": 1e-4, "batch": 64},
+        config={"protocol": "paper", "lr": 1e-4, "seed": seed},
+        seed=seed,
+        data_spec="synthetic",
+        data_fingerprint="fp0",
+        label_mode="majority",
+        device="cpu",
+        environment={"torch": "2.x"},
+    )
+    for epoch in range(epochs):
+        store.record_epoch(
+            trial_id,
+            epoch=epoch,
+            train_loss=1.0 / (epoch + 1),
+            train_acc=0.3 + 0.1 * epoch,
+            val_loss=1.1 / (epoch + 1),
+            val_acc=0.25 + 0.1 * epoch,
+            lr=1e-4,
+            seconds=2.0,
+            images_per_s=1000.0,
+        )
+    store.finish_trial(
+        trial_id, status=status, best_epoch=epochs - 1, val_acc=val_acc, test_acc=test_acc
+    )
+    return study_id, candidate_id, trial_id
+
+
+# --- round trips -------------------------------------------------------------------------
+
+
+def test_round_trip_every_method(backend_url):
+    np = pytest.importorskip("numpy")
+    with Store(backend_url) as store:
+        study_id = store.ensure_study("demo", space="rir_orderings", data_spec="synthetic")
+        assert store.ensure_study("demo", sampler="tpe", objectives="accuracy,flops") == study_id
+        candidate_id = store.ensure_candidate(
+            "RRR|IIII",
+            kind="candidate",
+            family="RI",
+            params=None,
+            flops=None,
+            input_shape=(1, 48, 48),
+            num_classes=7,
+            skeleton={"widths": (64, 128), "stem": "small"},
+        )
+        # Same arch and skeleton (key order aside): same candidate; missing numbers filled in.
+        same = store.ensure_candidate(
+            "RRR|IIII",
+            kind="candidate",
+            family="RI",
+            params=1000,
+            flops=2_000_000,
+            input_shape=(1, 48, 48),
+            num_classes=7,
+            skeleton={"stem": "small", "widths": [64, 128]},
+        )
+        assert same == candidate_id
+        other_skeleton = store.ensure_candidate(
+            "RRR|IIII",
+            kind="candidate",
+            family="RI",
+            params=1,
+            flops=1,
+            input_shape=None,
+            num_classes=None,
+            skeleton={"widths": [32]},
+        )
+        baseline = store.ensure_candidate(
+            "timm:resnet50",
+            kind="baseline",
+            family="baseline",
+            params=23_000_000,
+            flops=10**9,
+            input_shape=[1, 48, 48],
+            num_classes=7,
+            skeleton=None,
+        )
+        assert len({candidate_id, other_skeleton, baseline}) == 3
+
+        config = {"protocol": "paper", "lr": 1e-4, "nested": {"b": 1, "a": [1, 2]}}
+        trial_id = store.start_trial(
+            study_id=study_id,
+            candidate_id=candidate_id,
+            protocol="paper",
+            hyperparameters={"lr": np.float32(1e-4), "batch": np.int64(64)},
+            config=config,
+            seed=3,
+            data_spec="synthetic",
+            data_fingerprint="fp",
+            label_mode="majority",
+            device="cpu",
+            environment={"torch": "2.x"},
+            optuna_trial_number=7,
+        )
+        running = store.trial(trial_id)
+        assert running["status"] == "running" and running["finished_at"] is None
+        assert (
+            running["config_hash"]
+            == config_hash(config)
+            == config_hash({"nested": {"a": [1, 2], "b": 1}, "lr": 1e-4, "protocol": "paper"})
+        )
+        assert running["worker"].endswith(f":{os.getpid()}")
+
+        for epoch in range(3):
+            store.record_epoch(
+                trial_id,
+                epoch=epoch,
+                train_loss=1.0,
+                train_acc=0.5,
+                val_loss=float("nan"),
+                val_acc=0.4 + epoch / 10,
+                lr=1e-4,
+                seconds=1.5,
+                images_per_s=np.float64(900.0),
+            )
+        store.record_epoch(
+            trial_id,
+            epoch=2,
+            train_loss=0.5,
+            train_acc=0.6,
+            val_loss=0.7,
+            val_acc=0.65,
+            lr=1e-5,
+            seconds=1.5,
+            images_per_s=950.0,
+        )
+        epochs = store.epochs(trial_id)
+        assert [e["epoch"] for e in epochs] == [0, 1, 2]
+        assert epochs[0]["val_loss"] is None  # NaN is stored as NULL
+        assert epochs[2]["val_acc"] == pytest.approx(0.65) and epochs[2]["lr"] == pytest.approx(
+            1e-5
+        )
+
+        store.finish_trial(
+            trial_id,
+            status="complete",
+            best_epoch=2,
+            val_acc=0.65,
+            val_loss=float("inf"),
+            test_acc=0.6,
+            test_loss=0.8,
+            per_class_acc=np.array([0.5, 0.7], dtype=np.float32),
+            confusion=np.array([[5, 1], [2, 7]]),
+            class_names=("a", "b"),
+            train_seconds=4.5,
+            eval_seconds=0.5,
+            images_per_s=940.0,
+        )
+        store.record_latency(
+            candidate_id,
+            device="cpu",
+            batch=1,
+            threads=2,
+            median_ms=3.0,
+            p90_ms=3.5,
+            min_ms=2.9,
+            max_ms=4.0,
+            repeats=20,
+            trial_id=trial_id,
+        )
+        store.record_latency(
+            candidate_id,
+            device="cpu",
+            batch=64,
+            threads=2,
+            median_ms=40.0,
+            p90_ms=45.0,
+            min_ms=39.0,
+            max_ms=50.0,
+            repeats=20,
+        )
+
+        done = store.trial(trial_id)
+        assert done["status"] == "complete" and done["finished_at"] is not None
+        assert done["val_loss"] is None and done["test_loss"] == pytest.approx(0.8)
+        assert done["per_class_acc"] == pytest.approx([0.5, 0.7])
+        assert done["confusion"] == [[5, 1], [2, 7]]
+        assert done["class_names"] == ["a", "b"]
+        assert done["hyperparameters"] == {"lr": pytest.approx(1e-4), "batch": 64}
+        assert done["optuna_trial_number"] == 7
+        assert (done["study"], done["arch"], done["family"], done["params"], done["flops"]) == (
+            "demo",
+            "RRR|IIII",
+            "RI",
+            1000,
+            2_000_000,
+        )
+
+        found = store.find_complete_trial(
+            arch="RRR|IIII", config_hash=config_hash(config), data_fingerprint="fp", seed=3
+        )
+        assert found is not None and found["id"] == trial_id
+        assert (
+            store.find_complete_trial(
+                arch="RRR|IIII", config_hash=config_hash(config), data_fingerprint="fp", seed=4
+            )
+            is None
+        )
+        assert (
+            store.find_complete_trial(
+                arch="IIII|RRR", config_hash=config_hash(config), data_fingerprint="fp", seed=3
+            )
+            is None
+        )
+
+        latencies = store.latencies_frame()
+        assert list(latencies["batch"]) == [1, 64] and set(latencies["arch"]) == {"RRR|IIII"}
+
+        studies = store.studies_frame()
+        assert list(studies.columns) == list(STUDY_FRAME_COLUMNS)
+        row = studies.iloc[0]
+        assert (row["study"], row["space"], row["sampler"], row["objectives"]) == (
+            "demo",
+            "rir_orderings",
+            "tpe",
+            ["accuracy", "flops"],
+        )
+
+        with pytest.raises(StoreError, match="no trial 999"):
+            store.trial(999)
+        with pytest.raises(StoreError, match="no trial 999"):
+            store.finish_trial(999, status="failed")
+        with pytest.raises(ValueError, match="status"):
+            store.finish_trial(trial_id, status="done")
+
+
+def test_trials_frame_columns_and_values(tmp_path):
+    with Store(sqlite_url(tmp_path / "r.db")) as store:
+        _, cand_a, first = record_trial(store, arch="RRR|IIII", val_acc=0.5, test_acc=0.45)
+        _, _, second = record_trial(
+            store, arch="IIII|RRR", family="IR", val_acc=0.7, test_acc=0.6, epochs=2
+        )
+        _, _, failed = record_trial(
+            store,
+            study="other",
+            arch="(IR)",
+            family="alternated",
+            status="failed",
+            val_acc=None,
+            test_acc=None,
+            epochs=1,
+        )
+        store.record_latency(
+            cand_a,
+            device="cpu",
+            batch=1,
+            threads=2,
+            median_ms=5.0,
+            p90_ms=6.0,
+            min_ms=4.0,
+            max_ms=7.0,
+            repeats=10,
+        )
+        store.record_latency(
+            cand_a,
+            device="cuda:0",
+            batch=1,
+            threads=None,
+            median_ms=0.8,
+            p90_ms=0.9,
+            min_ms=0.7,
+            max_ms=1.0,
+            repeats=10,
+        )
+        store.record_latency(
+            cand_a,
+            device="cpu",
+            batch=64,
+            threads=2,
+            median_ms=0.1,
+            p90_ms=0.1,
+            min_ms=0.1,
+            max_ms=0.1,
+            repeats=10,
+        )
+
+        frame = store.trials_frame()
+        assert list(frame.columns) == list(TRIAL_FRAME_COLUMNS)
+        assert list(frame["trial_id"]) == [first, second, failed]
+        by_id = frame.set_index("trial_id")
+        assert by_id.loc[first, "arch"] == "RRR|IIII" and by_id.loc[first, "family"] == "RI"
+        assert by_id.loc[second, "val_acc"] == pytest.approx(0.7) and by_id.loc[
+            second, "test_acc"
+        ] == pytest.approx(0.6)
+        assert list(frame["epochs"]) == [3, 2, 1]
+        assert by_id.loc[first, "params"] == 1_234_567 and by_id.loc[first, "flops"] == 456_000_000
+        # Fastest batch-1 latency of the candidate, with where it was measured.
+        assert (
+            by_id.loc[first, "latency_ms"] == pytest.approx(0.8)
+            and by_id.loc[first, "latency_device"] == "cuda:0"
+        )
+        assert math.isnan(by_id.loc[second, "latency_ms"])
+        assert by_id.loc[failed, "status"] == "failed" and math.isnan(by_id.loc[failed, "val_acc"])
+        assert by_id.loc[first, "hyperparameters"] == {"lr": 1e-4, "batch": 64}
+        assert str(frame["started_at"].dtype).startswith("datetime64")
+
+        assert list(store.trials_frame(study="other")["trial_id"]) == [failed]
+        assert list(store.trials_frame(status="complete")["trial_id"]) == [first, second]
+        assert store.trials_frame(study="nope").empty and list(
+            store.trials_frame(study="nope").columns
+        ) == list(TRIAL_FRAME_COLUMNS)
+
+        epochs = store.epochs_frame()
+        assert list(epochs.columns) == list(EPOCH_FRAME_COLUMNS) and len(epochs) == 6
+        assert list(store.epochs_frame([second])["epoch"]) == [0, 1]
+        assert store.epochs_frame([]).empty
+
+        studies = store.studies_frame().set_index("study")
+        assert studies.loc["demo", "trials"] == 2 and studies.loc["demo", "complete"] == 2
+        assert studies.loc["demo", "best_val_acc"] == pytest.approx(0.7)
+        assert studies.loc["demo", "best_test_acc"] == pytest.approx(
+            0.6
+        )  # the best-val trial's test accuracy
+        assert studies.loc["demo", "best_arch"] == "IIII|RRR"
+        assert studies.loc["other", "failed"] == 1 and pd.isna(studies.loc["other", "best_val_acc"])
+
+
+def test_mark_stale_running(tmp_path):
+    from sqlalchemy import update
+
+    from harness.store.models import Trial
+
+    with Store(sqlite_url(tmp_path / "r.db")) as store:
+        _, _, mine = record_trial(store, status="complete")
+        store_ids = []
+        for _ in range(2):
+            study_id, cand_id, _ = record_trial(store)
+            store_ids.append(
+                store.start_trial(
+                    study_id=study_id,
+                    candidate_id=cand_id,
+                    protocol="p",
+                    hyperparameters={},
+                    config={},
+                    seed=0,
+                    data_spec="s",
+                    data_fingerprint="f",
+                    label_mode=None,
+                    device="cpu",
+                    environment={},
+                )
+            )
+        alive, dead = store_ids
+        gone = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.getpid())"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        host = store.trial(alive)["worker"].rpartition(":")[0]
+        with store.engine.begin() as connection:
+            connection.execute(
+                update(Trial).where(Trial.id == dead).values(worker=f"{host}:{gone.stdout.strip()}")
+            )
+
+        assert store.mark_stale_running(3600) == 1
+        assert (
+            store.trial(dead)["status"] == "interrupted" and "gone" in store.trial(dead)["reason"]
+        )
+        assert store.trial(alive)["status"] == "running"
+        time.sleep(0.01)
+        assert store.mark_stale_running(0) == 1
+        assert (
+            store.trial(alive)["status"] == "interrupted"
+            and "no progress" in store.trial(alive)["reason"]
+        )
+        assert store.trial(mine)["status"] == "complete"
+
+
+# --- URL resolution ----------------------------------------------------------------------
+
+
+def test_default_url_creates_results_folder(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_DB", raising=False)
+    assert resolve_db_url(None) == "sqlite:///results/harness.db"
+    with Store() as store:
+        store.ensure_study("x")
+        assert store.url == "sqlite:///results/harness.db"
+    assert (tmp_path / "results" / "harness.db").is_file()
+
+
+def test_env_var_and_flag_precedence(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    env_url, flag_url = sqlite_url(tmp_path / "env.db"), sqlite_url(tmp_path / "flag.db")
+    monkeypatch.setenv("HARNESS_DB", env_url)
+    assert resolve_db_url(None) == env_url
+    assert resolve_db_url(flag_url) == flag_url
+    with Store() as store:
+        store.ensure_study("from-env")
+    with Store(flag_url) as store:
+        store.ensure_study("from-flag")
+    assert (tmp_path / "env.db").is_file() and (tmp_path / "flag.db").is_file()
+    assert not (tmp_path / "results").exists()
+    assert list(Store(env_url).studies_frame()["study"]) == ["from-env"]
+    assert list(Store(flag_url).studies_frame()["study"]) == ["from-flag"]
+
+
+# --- two processes, one SQLite file --------------------------------------------------------
+
+WRITER = textwrap.dedent(
+    """
+    import os, sys, time
+    from harness.store import Store
+
+    url, tag, go = sys.argv[1:4]
+    while not os.path.exists(go):
+        time.sleep(0.002)
+    store = Store(url)
+    study = store.ensure_study("race", space="rir_orderings")
+    for i in range(50):
+        # Candidates are shared between the writers: both race to create them.
+        cand = store.ensure_candidate(f"R|I|{'R' * (i % 5)}", kind="candidate", family="other",
+                                      params=i, flops=i, input_shape=[1, 8, 8], num_classes=2, skeleton=None)
+        trial = store.start_trial(study_id=study, candidate_id=cand, protocol="p", hyperparameters={"i": i},
+                                  config={"writer": tag, "i": i}, seed=i, data_spec="s", data_fingerprint="f",
+                                  label_mode=None, device="cpu", environment={})
+        for epoch in range(4):
+            store.record_epoch(trial, epoch=epoch, train_loss=1.0, train_acc=0.5, val_loss=1.0, val_acc=0.5,
+                               lr=0.1, seconds=0.01, images_per_s=1.0)
+        store.finish_trial(trial, status="complete", val_acc=i / 100, test_acc=i / 100)
+    print("ok", tag)
+    """
+)
+
+
+def test_two_processes_write_one_database(backend_url, tmp_path):
+    """Two processes start at once on a new database (both create the tables,
+    both create the same candidates) and write 50 trials of 4 epochs each."""
+    url = backend_url
+    go = tmp_path / "go"
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, url, tag, str(go)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=tmp_path,
+        )
+        for tag in ("a", "b")
+    ]
+    time.sleep(0.3)  # both interpreters are up and waiting
+    go.touch()
+    for writer in writers:
+        out, err = writer.communicate(timeout=120)
+        assert writer.returncode == 0, err
+        assert out.startswith("ok")
+
+    with Store(url) as store:
+        frame = store.trials_frame()
+        assert len(frame) == 100 and set(frame["status"]) == {"complete"}
+        assert len(store.studies_frame()) == 1
+        assert frame["candidate_id"].nunique() == 5
+        trials = {
+            store.trial(int(t))["config"]["writer"] + str(store.trial(int(t))["config"]["i"])
+            for t in frame["trial_id"]
+        }
+        assert trials == {f"{tag}{i}" for tag in "ab" for i in range(50)}
+        epochs = store.epochs_frame()
+        assert len(epochs) == 400 and set(epochs.groupby("trial_id").size()) == {4}
+    if url.startswith("sqlite"):
+        with sqlite3.connect(tmp_path / "results.db") as connection:
+            assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        connection.close()
+
+
+# --- schema versions ---------------------------------------------------------------------
+
+# The schema exactly as version 1 of harness writes it (SQLite), to create a
+# version-1 file by hand. When the schema changes, keep this and add V2_SQLITE.
+V1_SQLITE = """
+CREATE TABLE harness_meta ("key" VARCHAR(64) NOT NULL, value TEXT NOT NULL, PRIMARY KEY ("key"));
+CREATE TABLE harness_studies (
+    id INTEGER NOT NULL, name VARCHAR(255) NOT NULL, space VARCHAR(255), objectives JSON,
+    sampler VARCHAR(255), data_spec TEXT, config JSON, created_at DATETIME NOT NULL,
+    PRIMARY KEY (id), UNIQUE (name));
+CREATE TABLE harness_candidates (
+    id INTEGER NOT NULL, arch TEXT NOT NULL, skeleton_hash VARCHAR(64) NOT NULL, kind VARCHAR(16) NOT NULL,
+    family VARCHAR(16) NOT NULL, params BIGINT, flops BIGINT, input_shape JSON, num_classes INTEGER,
+    skeleton JSON, created_at DATETIME NOT NULL, PRIMARY KEY (id),
+    CONSTRAINT uq_harness_candidates_arch_skeleton UNIQUE (arch, skeleton_hash));
+CREATE TABLE harness_trials (
+    id INTEGER NOT NULL, study_id INTEGER NOT NULL, candidate_id INTEGER NOT NULL, optuna_trial_number INTEGER,
+    protocol VARCHAR(255), hyperparameters JSON, config JSON, config_hash VARCHAR(64) NOT NULL, seed INTEGER,
+    data_spec TEXT, data_fingerprint VARCHAR(255), label_mode VARCHAR(255), status VARCHAR(16) NOT NULL,
+    reason TEXT, best_epoch INTEGER, val_acc FLOAT, val_loss FLOAT, test_acc FLOAT, test_loss FLOAT,
+    per_class_acc JSON, confusion JSON, class_names JSON, train_seconds FLOAT, eval_seconds FLOAT,
+    images_per_s FLOAT, device VARCHAR(255), environment JSON, worker VARCHAR(255),
+    started_at DATETIME NOT NULL, finished_at DATETIME, PRIMARY KEY (id),
+    FOREIGN KEY(study_id) REFERENCES harness_studies (id),
+    FOREIGN KEY(candidate_id) REFERENCES harness_candidates (id));
+CREATE INDEX ix_harness_trials_candidate_id ON harness_trials (candidate_id);
+CREATE INDEX ix_harness_trials_study_status ON harness_trials (study_id, status);
+CREATE INDEX ix_harness_trials_dedup ON harness_trials (config_hash, data_fingerprint, seed);
+CREATE TABLE harness_epochs (
+    id INTEGER NOT NULL, trial_id INTEGER NOT NULL, epoch INTEGER NOT NULL, train_loss FLOAT, train_acc FLOAT,
+    val_loss FLOAT, val_acc FLOAT, lr FLOAT, seconds FLOAT, images_per_s FLOAT, recorded_at DATETIME NOT NULL,
+    PRIMARY KEY (id), CONSTRAINT uq_harness_epochs_trial_epoch UNIQUE (trial_id, epoch),
+    FOREIGN KEY(trial_id) REFERENCES harness_trials (id) ON DELETE CASCADE);
+CREATE TABLE harness_latencies (
+    id INTEGER NOT NULL, candidate_id INTEGER NOT NULL, trial_id INTEGER, device VARCHAR(255) NOT NULL,
+    batch INTEGER NOT NULL, threads INTEGER, median_ms FLOAT, p90_ms FLOAT, min_ms FLOAT, max_ms FLOAT,
+    repeats INTEGER, created_at DATETIME NOT NULL, PRIMARY KEY (id),
+    FOREIGN KEY(candidate_id) REFERENCES harness_candidates (id),
+    FOREIGN KEY(trial_id) REFERENCES harness_trials (id) ON DELETE SET NULL);
+CREATE INDEX ix_harness_latencies_candidate_id ON harness_latencies (candidate_id);
+INSERT INTO harness_meta VALUES ('schema_version', '1');
+INSERT INTO harness_studies VALUES (1, 'old', 'rir_orderings', '["accuracy"]', 'tpe', 'synthetic', '{}', '2025-01-02 03:04:05');
+INSERT INTO harness_candidates VALUES (1, 'RRR|IIII', '', 'candidate', 'RI', 1000, 2000000, '[1, 48, 48]', 7, NULL, '2025-01-02 03:04:05');
+INSERT INTO harness_trials (id, study_id, candidate_id, protocol, hyperparameters, config, config_hash, seed,
+    data_spec, data_fingerprint, status, best_epoch, val_acc, test_acc, confusion, started_at, finished_at)
+    VALUES (1, 1, 1, 'paper', '{"lr": 0.0001}', '{"lr": 0.0001}', 'h1', 1, 'synthetic', 'fp', 'complete', 1,
+    0.75, 0.7, '[[1, 0], [0, 1]]', '2025-01-02 03:04:05', '2025-01-02 03:05:05');
+INSERT INTO harness_epochs VALUES (1, 1, 0, 1.0, 0.5, 1.1, 0.6, 0.0001, 2.0, 1000.0, '2025-01-02 03:04:30');
+INSERT INTO harness_epochs VALUES (2, 1, 1, 0.8, 0.6, 0.9, 0.75, 0.0001, 2.0, 1000.0, '2025-01-02 03:05:00');
+INSERT INTO harness_latencies VALUES (1, 1, 1, 'cpu', 1, 2, 3.0, 3.5, 2.9, 4.0, 20, '2025-01-02 03:05:05');
+"""
+
+
+def write_by_hand(path, script: str) -> None:
+    with sqlite3.connect(path) as connection:
+        connection.executescript(script)
+    connection.close()
+
+
+def columns_of(path) -> dict[str, list[str]]:
+    with sqlite3.connect(path) as connection:
+        tables = [
+            r[0]
+            for r in connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 'harness_%'"
+            )
+        ]
+        found = {t: [r[1] for r in connection.execute(f"PRAGMA table_info({t})")] for t in tables}
+    connection.close()
+    return found
+
+
+def assert_old_data_intact(store: Store) -> None:
+    trial = store.trial(1)
+    assert (trial["study"], trial["arch"], trial["val_acc"], trial["confusion"]) == (
+        "old",
+        "RRR|IIII",
+        0.75,
+        [[1, 0], [0, 1]],
+    )
+    assert [e["val_acc"] for e in store.epochs(1)] == [0.6, 0.75]
+    frame = store.trials_frame()
+    assert len(frame) == 1 and frame.loc[0, "latency_ms"] == 3.0 and frame.loc[0, "epochs"] == 2
+    assert (
+        store.find_complete_trial(arch="RRR|IIII", config_hash="h1", data_fingerprint="fp", seed=1)[
+            "id"
+        ]
+        == 1
+    )
+
+
+def test_current_models_match_latest_frozen_schema(tmp_path):
+    """Changing models.py without a new schema version (and its frozen DDL) fails here."""
+    assert SCHEMA_VERSION == 1, "add V{n}_SQLITE for the new version and compare against it"
+    write_by_hand(tmp_path / "frozen.db", V1_SQLITE)
+    Store(sqlite_url(tmp_path / "fresh.db")).close()
+    assert columns_of(tmp_path / "fresh.db") == columns_of(tmp_path / "frozen.db")
+
+
+def test_version_1_file_written_by_hand_opens_without_data_loss(tmp_path):
+    path = tmp_path / "v1.db"
+    write_by_hand(path, V1_SQLITE)
+    with Store(sqlite_url(path)) as store:
+        assert_old_data_intact(store)
+        new_trial = record_trial(store, study="old", arch="RRR|IIII")[2]
+        assert new_trial == 2
+
+
+def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
+    """A version-1 file opened by a (pretend) version-3 harness runs steps 1->2 and 2->3."""
+    path = tmp_path / "v1.db"
+    write_by_hand(path, V1_SQLITE)
+    ran = []
+
+    def add_notes(connection):
+        ops = migrations.operations(connection)
+        with ops.batch_alter_table("harness_trials") as batch:
+            batch.add_column(
+                __import__("sqlalchemy").Column("notes", __import__("sqlalchemy").Text)
+            )
+        ran.append(1)
+
+    def fill_notes(connection):
+        from sqlalchemy import column, table, update
+
+        trials = table("harness_trials", column("notes"))
+        connection.execute(update(trials).values(notes="migrated"))
+        ran.append(2)
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
+    monkeypatch.setitem(migrations.STEPS, 1, add_notes)
+    monkeypatch.setitem(migrations.STEPS, 2, fill_notes)
+    with Store(sqlite_url(path)) as store:
+        assert ran == [1, 2]
+        assert_old_data_intact(store)
+        with store.engine.connect() as connection:
+            assert migrations.schema_version(connection) == 3
+    with sqlite3.connect(path) as connection:
+        assert connection.execute("SELECT notes FROM harness_trials").fetchall() == [("migrated",)]
+    connection.close()
+    # Opening again does not migrate twice.
+    Store(sqlite_url(path)).close()
+    assert ran == [1, 2]
+
+    # Back to the real code: the file is now newer than it.
+    monkeypatch.undo()
+    with pytest.raises(StoreError, match="newer than this harness.*upgrade harness"):
+        Store(sqlite_url(path))
+
+
+def test_failed_migration_step_leaves_old_version(tmp_path, monkeypatch):
+    path = tmp_path / "v1.db"
+    write_by_hand(path, V1_SQLITE)
+
+    def broken(connection):
+        migrations.operations(connection).drop_table("harness_latencies")
+        raise RuntimeError("step failed half-way")
+
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
+    monkeypatch.setitem(migrations.STEPS, 1, broken)
+    with pytest.raises(RuntimeError, match="half-way"):
+        Store(sqlite_url(path))
+    monkeypatch.undo()
+    with Store(sqlite_url(path)) as store:  # rolled back: still version 1, nothing lost
+        assert_old_data_intact(store)
+
+
+def test_newer_schema_is_refused(tmp_path):
+    path = tmp_path / "future.db"
+    Store(sqlite_url(path)).close()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE harness_meta SET value = '99' WHERE key = 'schema_version'")
+    connection.close()
+    with pytest.raises(
+        StoreError, match=r"schema version 99, newer than this harness knows \(1\): upgrade harness"
+    ):
+        Store(sqlite_url(path))
+
+
+def test_shares_a_database_with_optuna(tmp_path):
+    """Version 0 = no harness tables: created beside Optuna's, before or after them."""
+    optuna = pytest.importorskip("optuna")
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    for first in ("optuna", "harness"):
+        url = sqlite_url(tmp_path / f"{first}-first.db")
+        if first == "harness":
+            record_trial(Store(url))
+        study = optuna.create_study(storage=url, study_name="s", load_if_exists=True)
+        study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=2)
+        if first == "optuna":
+            record_trial(Store(url))
+        with Store(url) as store:
+            assert len(store.trials_frame()) == 1
+        assert len(optuna.load_study(storage=url, study_name="s").trials) == 2
+
+
+# --- bad URLs ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("nosuchdialect://x", "unknown database kind"),
+        ("not a url", "cannot parse database URL"),
+        (
+            "postgresql://u:hunter2@127.0.0.1:1/db",
+            "cannot open database postgresql://u:\\*\\*\\*@127.0.0.1:1/db",
+        ),
+    ],
+)
+def test_bad_url_is_a_quick_store_error(url, expected):
+    started = time.perf_counter()
+    with pytest.raises(StoreError, match=expected) as raised:
+        Store(url)
+    assert time.perf_counter() - started < 10
+    message = str(raised.value)
+    assert "\n" not in message and "hunter2" not in message
+
+
+def test_missing_sqlite_file_is_not_created_by_read_only_commands(tmp_path, capsys):
+    path = tmp_path / "none" / "x.db"
+    assert main(["trials", "--db", sqlite_url(path)]) == 2
+    assert "no results database" in capsys.readouterr().err
+    assert not path.exists() and not path.parent.exists()
+
+
+@pytest.mark.parametrize("command", ["trials", "studies"])
+def test_cli_bad_db_is_one_line_and_exit_2(command, capsys):
+    assert main([command, "--db", "postgresql://u:hunter2@127.0.0.1:1/db"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("harness: error:") and "hunter2" not in lines[0]
+
+
+# --- the commands ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def filled_db(tmp_path):
+    url = sqlite_url(tmp_path / "r.db")
+    with Store(url) as store:
+        _, candidate, _ = record_trial(store, arch="RRR|IIII", val_acc=0.5123, test_acc=0.4567)
+        record_trial(
+            store,
+            arch="timm:resnet50",
+            kind="baseline",
+            family="baseline",
+            val_acc=0.6,
+            test_acc=0.55,
+        )
+        record_trial(
+            store,
+            study="s2",
+            arch="(IR)",
+            family="alternated",
+            status="failed",
+            val_acc=None,
+            test_acc=None,
+        )
+        store.record_latency(
+            candidate,
+            device="cpu",
+            batch=1,
+            threads=2,
+            median_ms=3.25,
+            p90_ms=4.0,
+            min_ms=3.0,
+            max_ms=5.0,
+            repeats=5,
+        )
+    return url
+
+
+def test_trials_table(filled_db, capsys):
+    assert main(["trials", "--db", filled_db]) == 0
+    out = capsys.readouterr().out
+    header = out.splitlines()[0]
+    for label in (
+        "id",
+        "study",
+        "arch",
+        "family",
+        "status",
+        "val acc %",
+        "test acc %",
+        "params (M)",
+        "GFLOPs (fvcore)",
+        "latency ms (b1)",
+        "epochs",
+        "date",
+    ):
+        assert label in header
+    assert "RRR|IIII" in out and "timm:resnet50" in out and "(IR)" in out
+    assert "51.23" in out and "45.67" in out and "60.00" in out and "55.00" in out
+    assert "1.23" in out and "0.456" in out and "3.25" in out  # params (M), GFLOPs, latency
+
+
+def test_trials_filters_and_limit(filled_db, capsys):
+    main(["trials", "--db", filled_db, "--status", "failed", "--format", "csv"])
+    assert list(pd.read_csv(io.StringIO(capsys.readouterr().out))["arch"]) == ["(IR)"]
+    main(["trials", "--db", filled_db, "--study", "demo", "--limit", "1", "--format", "csv"])
+    assert list(pd.read_csv(io.StringIO(capsys.readouterr().out))["arch"]) == ["timm:resnet50"]
+    assert main(["trials", "--db", filled_db, "--study", "nope"]) == 0
+    assert "no trials matching" in capsys.readouterr().err
+
+
+def test_trials_csv_json_md(filled_db, capsys):
+    main(["trials", "--db", filled_db, "--format", "csv"])
+    frame = pd.read_csv(io.StringIO(capsys.readouterr().out))
+    assert list(frame.columns) == list(TRIAL_FRAME_COLUMNS)
+    assert frame.loc[0, "val_acc"] == pytest.approx(0.5123) and frame.loc[0, "flops"] == 456_000_000
+    assert json.loads(frame.loc[0, "hyperparameters"]) == {"lr": 1e-4, "batch": 64}
+
+    main(["trials", "--db", filled_db, "--format", "json"])
+    records = json.loads(capsys.readouterr().out)
+    assert [r["arch"] for r in records] == ["RRR|IIII", "timm:resnet50", "(IR)"]
+    assert records[0]["latency_ms"] == 3.25 and records[2]["val_acc"] is None
+
+    main(["trials", "--db", filled_db, "--format", "md"])
+    lines = capsys.readouterr().out.splitlines()
+    assert (
+        lines[0].startswith("| id |") and lines[1].startswith("|---:|") and "RRR\\|IIII" in lines[2]
+    )
+
+
+def test_studies_command(filled_db, capsys):
+    assert main(["studies", "--db", filled_db]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "demo" in out
+        and "s2" in out
+        and "60.00" in out
+        and "55.00" in out
+        and "timm:resnet50" in out
+    )
+    main(["studies", "--db", filled_db, "--format", "json"])
+    records = {r["study"]: r for r in json.loads(capsys.readouterr().out)}
+    assert records["demo"]["complete"] == 2 and records["demo"]["best_test_acc"] == 0.55
+    assert records["s2"]["failed"] == 1 and records["s2"]["best_val_acc"] is None
+    main(["studies", "--db", filled_db, "--format", "csv"])
+    assert list(pd.read_csv(io.StringIO(capsys.readouterr().out))["study"]) == ["demo", "s2"]
+
+
+def test_empty_database_says_so(tmp_path, capsys):
+    url = sqlite_url(tmp_path / "empty.db")
+    Store(url).close()
+    assert main(["trials", "--db", url]) == 0
+    assert "no trials in" in capsys.readouterr().err
+    assert main(["studies", "--db", url, "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out) == []
+
+
+def test_command_modules_import_no_heavy_library():
+    code = (
+        "import sys, harness.commands.trials, harness.commands.studies; "
+        "print(sorted(m for m in ('sqlalchemy', 'pandas') if m in sys.modules))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.strip() == "[]"
