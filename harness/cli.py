@@ -10,7 +10,14 @@ from harness import __version__
 from harness.errors import HarnessError
 
 # Subcommand modules under harness.commands, in the order `--help` lists them.
-COMMANDS: tuple[str, ...] = ("describe", "data", "trials", "studies")
+COMMANDS: tuple[str, ...] = (
+    "describe",
+    "train",
+    "baselines",
+    "data",
+    "trials",
+    "studies",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

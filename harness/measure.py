@@ -16,6 +16,7 @@ import platform
 import statistics
 import subprocess
 import time
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -47,7 +48,10 @@ def count_params(model: nn.Module) -> int:
 
 def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) -> int:
     """Forward multiply-adds for one image (fvcore), on the CPU in eval mode."""
-    from fvcore.nn import FlopCountAnalysis
+    with warnings.catch_warnings():
+        # fvcore's package import scripts a focal loss with the deprecated torch.jit.script.
+        warnings.filterwarnings("ignore", category=FutureWarning, message=".*torch.jit.script")
+        from fvcore.nn import FlopCountAnalysis
 
     # fvcore logs every op it does not count (BN, ReLU, adds) as a warning.
     logging.getLogger("fvcore").setLevel(logging.ERROR)

@@ -253,9 +253,12 @@ class Store:
         device: str | None,
         environment: dict[str, Any] | None,
         optuna_trial_number: int | None = None,
+        identity: dict[str, Any] | None = None,
     ) -> int:
         """A new trial in status `running`; returns its id. `config_hash` is
-        `config_hash(config)`: the dedup key with arch, data fingerprint and seed."""
+        `config_hash(identity or config)`: the dedup key with arch, data
+        fingerprint and seed. `identity` is the part of `config` that makes two
+        runs the same experiment (not the device or thread count)."""
         values = dict(
             study_id=study_id,
             candidate_id=candidate_id,
@@ -263,7 +266,7 @@ class Store:
             protocol=protocol,
             hyperparameters=to_json(hyperparameters),
             config=to_json(config),
-            config_hash=config_hash(config),
+            config_hash=config_hash(identity if identity is not None else config),
             seed=to_int(seed),
             data_spec=data_spec,
             data_fingerprint=data_fingerprint,

@@ -1,0 +1,154 @@
+"""The network a training configuration asks for, sized for its data.
+
+The skeleton takes its input shape and class count from the dataset (or the
+`resize` the configuration asks for); timm baselines get the small-input
+stem or a local pretrained checkpoint here, so that every caller (train,
+baselines, search, bench) builds the same model from the same configuration.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from harness.errors import ModelError
+from harness.models import TIMM_PREFIX, Architecture, Skeleton, build_model, resolve_architecture
+
+__all__ = ["Candidate", "build_candidate", "shrink_stem", "SMALL_INPUT_PX"]
+
+# Below this many pixels per side timm's 32x ImageNet stems leave a 1x1 or 2x2
+# final map (48x48 -> 2x2), so baselines drop the stem's first 4x there.
+SMALL_INPUT_PX = 96
+
+
+@dataclass
+class Candidate:
+    model: nn.Module
+    architecture: Architecture
+    skeleton: Skeleton
+    # Which remedy for small inputs a timm baseline used: "timm" (unchanged),
+    # "small" (first 4x of downsampling removed), with `resize` recorded apart.
+    baseline_stem: str | None
+    pretrained: str | None
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return self.skeleton.input_shape
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.architecture.is_baseline
+
+
+def model_input_shape(
+    image_shape: tuple[int, int, int], resize: int | None
+) -> tuple[int, int, int]:
+    """The shape the network sees: the data's, or upsampled on the device to `resize`."""
+    channels = image_shape[0]
+    return (channels, resize, resize) if resize else tuple(image_shape)  # type: ignore[return-value]
+
+
+def build_candidate(
+    arch: str,
+    *,
+    image_shape: tuple[int, int, int],
+    num_classes: int,
+    skeleton: dict[str, Any] | None = None,
+    resize: int | None = None,
+    baseline_stem: str = "auto",
+    pretrained: str | None = None,
+) -> Candidate:
+    """Build `arch` for images of `image_shape` (before any resize) and `num_classes`."""
+    values = dict(skeleton or {})
+    values["input_shape"] = model_input_shape(image_shape, resize)
+    values["num_classes"] = num_classes
+    built_skeleton = Skeleton.from_dict(values)
+    architecture = resolve_architecture(arch, built_skeleton)
+    stem = None
+    if architecture.is_baseline:
+        name = architecture.name[len(TIMM_PREFIX) :]
+        model = _build_timm_baseline(name, built_skeleton, pretrained)
+        stem = baseline_stem
+        if stem == "auto":
+            stem = "small" if min(built_skeleton.input_shape[1:]) < SMALL_INPUT_PX else "timm"
+        if stem == "small":
+            shrink_stem(model, factor=4)
+    else:
+        model = build_model(architecture, built_skeleton)
+        if pretrained:
+            _load_own_checkpoint(model, pretrained)
+    return Candidate(model, architecture, built_skeleton, stem, pretrained)
+
+
+def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) -> nn.Module:
+    if not pretrained:
+        return build_model(TIMM_PREFIX + name, skeleton)
+    import timm
+
+    path = _checkpoint_path(pretrained)
+    # timm loads a local file with torch.load(weights_only=True), adapts the
+    # first convolution to `in_chans` and drops a classifier of another size.
+    try:
+        model = timm.create_model(
+            name,
+            pretrained=True,
+            pretrained_cfg_overlay={"file": str(path)},
+            in_chans=skeleton.input_shape[0],
+            num_classes=skeleton.num_classes,
+        )
+    except Exception as error:  # a corrupt or foreign file fails in many ways
+        raise ModelError(
+            f"cannot load pretrained weights {path} into timm:{name}: {error}"
+        ) from None
+    model.output_activation = skeleton.output
+    return model
+
+
+def _checkpoint_path(text: str) -> Path:
+    path = Path(text).expanduser()
+    if not path.is_file():
+        raise ModelError(f"pretrained checkpoint {path} does not exist (give a local file path)")
+    return path
+
+
+def _load_own_checkpoint(model: nn.Module, text: str) -> None:
+    """Load matching tensors of a saved state dict; a head of another size stays new."""
+    import torch
+
+    path = _checkpoint_path(text)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise ModelError(f"cannot read checkpoint {path}: {error}") from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    own = model.state_dict()
+    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    if not matching:
+        raise ModelError(f"checkpoint {path} has no tensor that fits this architecture")
+    model.load_state_dict(matching, strict=False)
+
+
+def shrink_stem(model: nn.Module, factor: int = 4) -> int:
+    """Set the first stride-2 convolutions and pools to stride 1 until `factor`
+    of downsampling is removed; return the factor removed.
+
+    For timm's resnet50 that is conv1 and the max-pool; for the MobileNets the
+    stem convolution and the first stride-2 depthwise block, which have no
+    shortcut whose stride would have to change with them.
+    """
+    removed = 1
+    for module in model.modules():
+        if removed >= factor:
+            break
+        if isinstance(module, nn.Conv2d | nn.MaxPool2d | nn.AvgPool2d):
+            stride = module.stride if isinstance(module.stride, tuple) else (module.stride,) * 2
+            if tuple(stride) == (2, 2):
+                module.stride = (1, 1) if isinstance(module, nn.Conv2d) else 1
+                removed *= 2
+    if removed < factor:
+        raise ModelError(f"could only remove {removed}x of the stem's {factor}x downsampling")
+    return removed

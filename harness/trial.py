@@ -1,0 +1,398 @@
+"""One candidate trained end to end and recorded: the unit every command runs.
+
+`run_trial` builds the network for the data, measures it (parameters, FLOPs,
+latency), rejects it early if it breaks a constraint, trains it with
+`Trainer`, and writes each step to the store so that a crash, a NaN, an
+out-of-memory error or Ctrl-C leaves a trial with an honest status and
+reason instead of a half-written row.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+
+from harness.candidate import Candidate, build_candidate
+from harness.config import TrainConfig
+from harness.measure import count_flops, count_params, environment, measure_latency, resolve_device
+from harness.train import EpochMetrics, NonFiniteLoss, Trainer, TrainResult, seed_everything
+
+__all__ = ["Constraints", "TrialOutcome", "run_trial", "load_trial_dataset"]
+
+# Batch-1 latency is measured for this long at most per candidate on the CPU:
+# enough for a stable median of a small network, bounded for a big one.
+LATENCY_SECONDS = 2.0
+
+
+@dataclass(frozen=True)
+class Constraints:
+    """Limits a candidate must meet before any training is spent on it."""
+
+    max_flops: float | None = None
+    max_params: float | None = None
+    max_latency_ms: float | None = None
+
+    def violation(self, params: int, flops: int, latency_ms: float | None) -> str | None:
+        checks = (
+            ("FLOPs", flops, self.max_flops, "{:.4g}"),
+            ("parameters", params, self.max_params, "{:.4g}"),
+            ("batch-1 latency (ms)", latency_ms, self.max_latency_ms, "{:.3g}"),
+        )
+        for name, value, limit, fmt in checks:
+            if limit is not None and value is not None and value > limit:
+                return f"constraint: {name} {fmt.format(value)} > max {fmt.format(limit)}"
+        return None
+
+    @property
+    def needs_latency(self) -> bool:
+        return self.max_latency_ms is not None
+
+
+@dataclass
+class TrialOutcome:
+    trial_id: int
+    status: str  # complete | failed | pruned | interrupted
+    reason: str | None
+    reused: bool
+    arch: str
+    family: str
+    params: int
+    flops: int
+    latency_ms: float | None
+    val_acc: float | None = None
+    test_acc: float | None = None
+    val_loss: float | None = None
+    test_loss: float | None = None
+    best_epoch: int | None = None
+    epochs: list[EpochMetrics] = field(default_factory=list)
+    result: TrainResult | None = None
+    config: dict[str, Any] = field(default_factory=dict)
+    class_names: list[str] = field(default_factory=list)
+
+
+class _Pruned(Exception):
+    pass
+
+
+def load_trial_dataset(spec: str):
+    """Load a data spec once, for several trials on the same data."""
+    from harness.data import load_dataset
+
+    return load_dataset(spec)
+
+
+def _is_prune_signal(error: BaseException) -> bool:
+    # optuna.TrialPruned, without importing optuna for plain `harness train`.
+    return type(error).__name__ == "TrialPruned"
+
+
+def _is_out_of_memory(error: BaseException) -> bool:
+    oom = getattr(torch, "OutOfMemoryError", None)
+    if oom is not None and isinstance(error, oom):
+        return True
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def run_trial(
+    config: TrainConfig,
+    store: Any,
+    *,
+    study: str = "default",
+    dataset: Any | None = None,
+    on_epoch: Callable[[EpochMetrics], None] | None = None,
+    progress: bool = False,
+    reuse: bool = False,
+    optuna_trial_number: int | None = None,
+    constraints: Constraints | None = None,
+    measure_latency: bool = True,
+    study_fields: dict[str, Any] | None = None,
+) -> TrialOutcome:
+    """Train `config` once and record it in `store` under `study`.
+
+    `on_epoch` runs after each epoch's validation; raising `optuna.TrialPruned`
+    there records the trial as pruned (its curves kept) and returns. NaN loss
+    and out-of-memory errors are recorded as failed and returned, so a search
+    goes on. KeyboardInterrupt is recorded as interrupted and re-raised.
+    """
+    if dataset is None:
+        dataset = load_trial_dataset(config.data)
+    device = resolve_device(config.device)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    seed_everything(config.seed)
+    candidate = build_candidate(
+        config.arch,
+        image_shape=dataset.image_shape,
+        num_classes=len(dataset.classes),
+        skeleton=config.skeleton,
+        resize=config.resize,
+        baseline_stem=config.baseline_stem,
+        pretrained=config.pretrained,
+    )
+    architecture = candidate.architecture
+    recorded_config = _recorded_config(config, candidate, dataset, device)
+    identity = _identity(config, candidate, dataset)
+    study_id = store.ensure_study(study, data_spec=dataset.spec, **(study_fields or {}))
+
+    if reuse:
+        found = store.find_complete_trial(
+            arch=architecture.name,
+            config_hash=_hash(identity),
+            data_fingerprint=dataset.fingerprint,
+            seed=config.seed,
+        )
+        if found is not None:
+            return _outcome_from_store(found, store, recorded_config, list(dataset.classes))
+
+    params = count_params(candidate.model)
+    flops = count_flops(candidate.model, candidate.input_shape)
+    candidate_id = store.ensure_candidate(
+        architecture.name,
+        kind="baseline" if candidate.is_baseline else "candidate",
+        family=architecture.family,
+        params=params,
+        flops=flops,
+        input_shape=candidate.input_shape,
+        num_classes=len(dataset.classes),
+        skeleton=candidate.skeleton.to_dict(),
+    )
+    trial_id = store.start_trial(
+        study_id=study_id,
+        candidate_id=candidate_id,
+        protocol=config.protocol,
+        hyperparameters=config.hyperparameters(),
+        config=recorded_config,
+        identity=identity,
+        seed=config.seed,
+        data_spec=dataset.spec,
+        data_fingerprint=dataset.fingerprint,
+        label_mode=dataset.label_mode,
+        device=str(device),
+        environment=environment(device),
+        optuna_trial_number=optuna_trial_number,
+    )
+    outcome = TrialOutcome(
+        trial_id=trial_id,
+        status="running",
+        reason=None,
+        reused=False,
+        arch=architecture.name,
+        family=architecture.family,
+        params=params,
+        flops=flops,
+        latency_ms=None,
+        config=recorded_config,
+        class_names=list(dataset.classes),
+    )
+    try:
+        _measure_and_train(
+            outcome, candidate, config, dataset, device, store, candidate_id,
+            constraints, measure_latency, on_epoch, progress,
+        )  # fmt: skip
+    except KeyboardInterrupt:
+        _finish(store, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
+        raise
+    except _Pruned as pruned:
+        _finish(store, outcome, "pruned", str(pruned))
+    except NonFiniteLoss as error:
+        _finish(store, outcome, "failed", str(error))
+    except Exception as error:
+        if _is_prune_signal(error):
+            epoch = outcome.epochs[-1].epoch if outcome.epochs else 0
+            _finish(store, outcome, "pruned", f"pruned by the search after epoch {epoch}")
+        elif _is_out_of_memory(error):
+            _free_device_memory(device)
+            _finish(store, outcome, "failed", f"out of memory on {device}: {_first_line(error)}")
+        else:
+            # Record the crash before it propagates, so no trial stays "running".
+            _finish(store, outcome, "failed", f"{type(error).__name__}: {_first_line(error)}")
+            raise
+    return outcome
+
+
+def _measure_and_train(
+    outcome: TrialOutcome,
+    candidate: Candidate,
+    config: TrainConfig,
+    dataset: Any,
+    device: torch.device,
+    store: Any,
+    candidate_id: int,
+    constraints: Constraints | None,
+    want_latency: bool,
+    on_epoch: Callable[[EpochMetrics], None] | None,
+    progress: bool,
+) -> None:
+    if want_latency or (constraints is not None and constraints.needs_latency):
+        latency = measure_latency(
+            candidate.model,
+            candidate.input_shape,
+            batch=1,
+            device=device,
+            threads=config.threads,
+            max_seconds=LATENCY_SECONDS,
+            channels_last=config.channels_last,
+        )
+        outcome.latency_ms = latency.median_ms
+        store.record_latency(
+            candidate_id,
+            trial_id=outcome.trial_id,
+            device=latency.device,
+            batch=1,
+            threads=latency.threads,
+            median_ms=latency.median_ms,
+            p90_ms=latency.p90_ms,
+            min_ms=latency.min_ms,
+            max_ms=latency.max_ms,
+            repeats=latency.repeats,
+        )
+    if constraints is not None:
+        violation = constraints.violation(outcome.params, outcome.flops, outcome.latency_ms)
+        if violation:
+            raise _Pruned(violation)
+    # Fresh weights from the seed, whatever latency measurement did to the RNG.
+    seed_everything(config.seed)
+    trainer = Trainer(candidate.model, dataset, config, device)
+
+    def record(metrics: EpochMetrics) -> None:
+        outcome.epochs.append(metrics)
+        store.record_epoch(outcome.trial_id, **metrics.to_dict())
+        if on_epoch is not None:
+            on_epoch(metrics)
+
+    result = trainer.fit(on_epoch=record, progress=progress)
+    outcome.result = result
+    outcome.status = "complete"
+    outcome.best_epoch = result.best_epoch
+    outcome.val_acc, outcome.val_loss = result.val.acc, result.val.loss
+    outcome.test_acc, outcome.test_loss = result.test.acc, result.test.loss
+    reason = "; ".join(result.notes) or (
+        f"stopped early after epoch {len(result.epochs)} (patience {config.patience})"
+        if result.stopped_early
+        else None
+    )
+    outcome.reason = reason
+    store.finish_trial(
+        outcome.trial_id,
+        status="complete",
+        reason=reason,
+        best_epoch=result.best_epoch,
+        val_acc=result.val.acc,
+        val_loss=result.val.loss,
+        test_acc=result.test.acc,
+        test_loss=result.test.loss,
+        per_class_acc=result.test.per_class_acc,
+        confusion=result.test.confusion,
+        class_names=list(dataset.classes),
+        train_seconds=result.train_seconds,
+        eval_seconds=result.eval_seconds,
+        images_per_s=result.images_per_s,
+    )
+
+
+def _finish(store: Any, outcome: TrialOutcome, status: str, reason: str) -> None:
+    outcome.status, outcome.reason = status, reason
+    best = max(outcome.epochs, key=lambda m: m.val_acc, default=None)
+    store.finish_trial(
+        outcome.trial_id,
+        status=status,
+        reason=reason,
+        best_epoch=best.epoch if best else None,
+        val_acc=best.val_acc if best else None,
+        val_loss=best.val_loss if best else None,
+    )
+    if best is not None:
+        outcome.best_epoch, outcome.val_acc, outcome.val_loss = (
+            best.epoch,
+            best.val_acc,
+            best.val_loss,
+        )
+
+
+def _free_device_memory(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def _recorded_config(
+    config: TrainConfig, candidate: Candidate, dataset: Any, device: torch.device
+) -> dict[str, Any]:
+    """The configuration as it actually ran: canonical arch, resolved skeleton and stem."""
+    recorded = config.to_dict()
+    recorded.update(
+        arch_requested=config.arch,
+        arch=candidate.architecture.name,
+        data=dataset.spec,
+        skeleton=candidate.skeleton.to_dict(),
+        baseline_stem=candidate.baseline_stem,
+        device=str(device),
+        input_shape=list(candidate.input_shape),
+    )
+    return recorded
+
+
+def _identity(config: TrainConfig, candidate: Candidate, dataset: Any) -> dict[str, Any]:
+    identity = config.identity()
+    identity.update(
+        arch=candidate.architecture.name,
+        data=dataset.spec,
+        skeleton=candidate.skeleton.to_dict(),
+        baseline_stem=candidate.baseline_stem,
+    )
+    return identity
+
+
+def _hash(identity: dict[str, Any]) -> str:
+    from harness.store import config_hash
+
+    return config_hash(identity)
+
+
+def _outcome_from_store(
+    found: dict[str, Any], store: Any, config: dict[str, Any], class_names: list[str]
+) -> TrialOutcome:
+    epochs = [
+        EpochMetrics(
+            epoch=row["epoch"],
+            train_loss=row["train_loss"],
+            train_acc=row["train_acc"],
+            val_loss=row["val_loss"],
+            val_acc=row["val_acc"],
+            lr=row["lr"],
+            seconds=row["seconds"],
+            images_per_s=row["images_per_s"],
+        )
+        for row in store.epochs(found["id"])
+    ]
+    frame = store.trials_frame(study=found["study"])
+    match = frame[frame["trial_id"] == found["id"]]
+    latency_ms = None
+    if len(match) and match["latency_ms"].notna().any():
+        latency_ms = float(match["latency_ms"].iloc[0])
+    return TrialOutcome(
+        trial_id=found["id"],
+        status=found["status"],
+        reason=found["reason"],
+        reused=True,
+        arch=found["arch"],
+        family=found["family"],
+        params=found["params"],
+        flops=found["flops"],
+        latency_ms=latency_ms,
+        val_acc=found["val_acc"],
+        test_acc=found["test_acc"],
+        val_loss=found["val_loss"],
+        test_loss=found["test_loss"],
+        best_epoch=found["best_epoch"],
+        epochs=epochs,
+        config=config,
+        class_names=class_names,
+    )
