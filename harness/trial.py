@@ -157,7 +157,7 @@ def run_trial(
         flops=flops,
         input_shape=candidate.input_shape,
         num_classes=len(dataset.classes),
-        skeleton=candidate.skeleton.to_dict(),
+        skeleton=_candidate_key(candidate),
     )
     trial_id = store.start_trial(
         study_id=study_id,
@@ -310,6 +310,15 @@ def _finish(store: Any, outcome: TrialOutcome, status: str, reason: str) -> None
             best.val_acc,
             best.val_loss,
         )
+
+
+def _candidate_key(candidate: Candidate) -> dict[str, Any]:
+    """What makes two networks of one name different: the skeleton, and for a
+    timm baseline the stem it was given (a small stem costs 16x the FLOPs)."""
+    key = candidate.skeleton.to_dict()
+    if candidate.baseline_stem is not None:
+        key["baseline_stem"] = candidate.baseline_stem
+    return key
 
 
 def _free_device_memory(device: torch.device) -> None:

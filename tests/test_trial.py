@@ -319,3 +319,17 @@ def test_two_processes_training_into_one_sqlite_file_lose_nothing(tmp_path):
         assert sorted(frame["seed"]) == [0, 1, 2, 3, 100, 101, 102, 103]
         assert set(frame["status"]) == {"complete"}
         assert list(frame["epochs"]) == [2] * 8
+
+
+def test_baseline_stems_are_distinct_candidates(store, tiny_data):
+    # max_flops=1 rejects both before training: only the measurements are recorded.
+    flops = {}
+    for stem in ("timm", "small"):
+        config = tiny_config(arch="timm:mobilenetv2_050", baseline_stem=stem)
+        outcome = run_trial(
+            config, store, dataset=tiny_data, constraints=Constraints(max_flops=1),
+            measure_latency=False,
+        )  # fmt: skip
+        flops[stem] = store.trial(outcome.trial_id)["flops"]
+    assert store.trials_frame()["candidate_id"].nunique() == 2
+    assert 10 < flops["small"] / flops["timm"] < 20  # 4x less downsampling: ~16x the work
