@@ -11,12 +11,16 @@ from harness.errors import HarnessError
 
 # Subcommand modules under harness.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
+    "run",
+    "spaces",
     "describe",
+    "bench",
     "train",
     "baselines",
     "data",
     "trials",
     "studies",
+    "report",
 )
 
 

@@ -158,8 +158,14 @@ class Trainer:
     def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
         total = self.steps_per_epoch * self.config.epochs
         if self.config.schedule == "onecycle":
+            if total < 4:  # too few steps for a warm-up and a decay: keep the rate constant
+                return None
+            # The warm-up must span at least one step or OneCycleLR divides by zero.
             return torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer, max_lr=self.config.lr, total_steps=total, pct_start=0.25
+                self.optimizer,
+                max_lr=self.config.lr,
+                total_steps=total,
+                pct_start=max(0.25, 1.5 / total),
             )
         if self.config.schedule == "cosine":
             return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)

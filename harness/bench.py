@@ -1,0 +1,304 @@
+"""`harness bench`: parameters, FLOPs and inference latency of many architectures, no training.
+
+Models are built with `build_candidate`, as training builds them, so a timm
+baseline at 48x48 gets the same small-input stem here as in a trial. Results
+are flat records, as timm's benchmark.py writes them: one per architecture and
+batch size, with the environment beside them.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "FORMATS",
+    "BenchSet",
+    "bench",
+    "bench_set",
+    "flat_records",
+    "format_results",
+    "space_set",
+]
+
+FORMATS = ("table", "csv", "json", "md")
+# The paper's Table 1 when the search-space files cannot be read: keep in step
+# with search_spaces/paper.toml (its orderings, the paper head, MobileNetV2's e=6).
+_PAPER_FALLBACK: tuple[tuple[str, ...], dict[str, Any]] = (
+    ("alternated", "RI", "IR", "timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100"),
+    {"head": "paper", "block_params": {"I": {"exp_ratio": 6}}},
+)
+
+
+@dataclass(frozen=True)
+class BenchSet:
+    """Architectures to measure and the skeleton fields they share."""
+
+    archs: tuple[str, ...]
+    skeleton: dict[str, Any]
+    source: str  # "space NAME" or "command line"
+
+
+def space_set(name: str) -> BenchSet:
+    """A search space's architectures with its skeleton (protocol's, then the space's)."""
+    try:
+        from harness.search.space import load_space
+    except ImportError:
+        # The search package is optional here: the paper's space is known without it.
+        if name != "paper":
+            raise ConfigError(
+                f"cannot read search space {name!r}: harness.search is not available "
+                "(only --space paper is built in)"
+            ) from None
+        archs, skeleton = _PAPER_FALLBACK
+        return BenchSet(archs, copy.deepcopy(skeleton), "space paper (built in)")
+    from harness.config import load_protocol
+
+    space = load_space(name)
+    if space.kind == "choices":
+        archs = space.choices
+    elif space.enqueue:
+        # A positions space has too many members to list; its enqueued ones are its landmarks.
+        archs = space.enqueue
+    else:
+        raise ConfigError(
+            f"search space {name!r} lists no architectures (positions without enqueue); "
+            "name the architectures to bench instead"
+        )
+    skeleton = merge_skeleton(load_protocol(space.protocol).get("skeleton", {}), space.skeleton)
+    return BenchSet(tuple(archs), skeleton, f"space {space.name}")
+
+
+def merge_skeleton(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    """`override` wins field by field; block_params merge per letter."""
+    merged = copy.deepcopy(base)
+    for letter, values in (override.get("block_params") or {}).items():
+        merged.setdefault("block_params", {}).setdefault(letter, {}).update(values)
+    merged.update({k: copy.deepcopy(v) for k, v in override.items() if k != "block_params"})
+    return merged
+
+
+def bench_set(
+    archs: Sequence[str], space: str | None, skeleton: dict[str, Any] | None = None
+) -> BenchSet:
+    """The space's architectures (if any) then `archs`; `skeleton` overrides both."""
+    if not archs and not space:
+        raise ConfigError("name architectures to bench (e.g. 'R*8 I*8' timm:resnet50) or --space")
+    base = space_set(space) if space else BenchSet((), {}, "command line")
+    return BenchSet(
+        (*base.archs, *archs), merge_skeleton(base.skeleton, skeleton or {}), base.source
+    )
+
+
+def bench(
+    chosen: BenchSet,
+    *,
+    input_shape: tuple[int, int, int] = (1, 48, 48),
+    num_classes: int = 7,
+    device: str = "auto",
+    threads: int | None = None,
+    batches: Sequence[int] = (1, 64),
+    latency: bool = True,
+    repeats: int = 20,
+    max_seconds: float = 1.5,
+    baseline_stem: str = "auto",
+) -> dict[str, Any]:
+    """Measure every architecture; all are resolved first so a typo fails before any timing."""
+    import torch
+
+    from harness.candidate import build_candidate
+    from harness.measure import (
+        FLOPS_LABEL,
+        count_flops,
+        count_params,
+        environment,
+        measure_latency,
+        resolve_device,
+    )
+    from harness.models import Skeleton, resolve_architecture
+
+    torch_device = resolve_device(device)
+    if threads:
+        torch.set_num_threads(threads)
+    skeleton = Skeleton.from_dict(
+        {**chosen.skeleton, "input_shape": input_shape, "num_classes": num_classes}
+    )
+    names: dict[str, str] = {}  # canonical -> as written; the first spelling wins
+    for text in chosen.archs:
+        names.setdefault(resolve_architecture(text, skeleton).name, text)
+
+    results = []
+    for canonical, text in names.items():
+        candidate = build_candidate(
+            text,
+            image_shape=input_shape,
+            num_classes=num_classes,
+            skeleton=chosen.skeleton,
+            baseline_stem=baseline_stem,
+        )
+        model = candidate.model
+        flops = count_flops(model, input_shape)
+        timings = []
+        if latency:
+            for batch in batches:
+                measured = measure_latency(
+                    model,
+                    input_shape,
+                    batch=batch,
+                    device=torch_device,
+                    threads=threads,
+                    repeats=repeats,
+                    min_repeats=min(5, repeats),
+                    max_seconds=max_seconds,
+                )
+                timings.append(measured.to_dict())
+        results.append(
+            {
+                "arch": canonical,
+                "input": text,
+                "kind": candidate.architecture.kind,
+                "family": candidate.architecture.family,
+                "stem": candidate.baseline_stem or candidate.skeleton.resolved_stem,
+                "params": count_params(model),
+                "flops": flops,
+                "latency": timings,
+            }
+        )
+        del model, candidate
+        if torch_device.type == "cuda":
+            torch.cuda.empty_cache()
+    return {
+        "source": chosen.source,
+        "input_shape": list(input_shape),
+        "num_classes": num_classes,
+        "device": str(torch_device),
+        "flops_unit": FLOPS_LABEL,
+        "results": results,
+        "environment": environment(torch_device),
+    }
+
+
+def flat_records(report: dict[str, Any]) -> list[dict[str, Any]]:
+    """One record per architecture and batch size (one per architecture without latency)."""
+    records = []
+    for row in report["results"]:
+        base = {k: row[k] for k in ("arch", "family", "stem", "params", "flops")}
+        base["input_shape"] = "x".join(str(s) for s in report["input_shape"])
+        if not row["latency"]:
+            records.append(base)
+        for lat in row["latency"]:
+            records.append(
+                {
+                    **base,
+                    "batch": lat["batch"],
+                    "median_ms": lat["median_ms"],
+                    "p90_ms": lat["p90_ms"],
+                    "images_per_s": lat["images_per_s"],
+                    "repeats": lat["repeats"],
+                    "wide_spread": lat["wide_spread"],
+                    "device": lat["device"],
+                    "threads": lat["threads"],
+                }
+            )
+    return records
+
+
+def format_results(report: dict[str, Any], fmt: str = "table") -> str:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown format {fmt!r} (known: {', '.join(FORMATS)})")
+    if fmt == "json":
+        return json.dumps(report, indent=2)
+    if fmt == "csv":
+        return _csv(flat_records(report))
+    headers, rows = _display_rows(report)
+    if fmt == "md":
+        return _markdown(headers, rows)
+    env = report["environment"]
+    shape = "x".join(str(s) for s in report["input_shape"])
+    timed = any(row["latency"] for row in report["results"])
+    where = env.get("device", report["device"])
+    header = (
+        f"{report['source']}: input {shape}, {report['num_classes']} classes; "
+        f"FLOPs per image [{report['flops_unit']}]"
+        + (f"; inference latency on {where}, {env['threads']} threads" if timed else "")
+    )
+    lines = [header, _table(headers, rows)]
+    if any(lat["wide_spread"] for row in report["results"] for lat in row["latency"]):
+        lines.append("* max > 1.5 x median: the machine was busy while timing")
+    return "\n".join(lines)
+
+
+def _display_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
+    headers = ["arch", "family", "stem", "params", "GFLOPs"]
+    timed = any(row["latency"] for row in report["results"])
+    if timed:
+        headers += ["batch", "median ms", "p90 ms", "images/s"]
+    rows = []
+    for row in report["results"]:
+        first = [row["arch"], row["family"], row["stem"], f"{row['params']:,}"]
+        first.append(f"{row['flops'] / 1e9:.4g}")
+        if not timed:
+            rows.append(first)
+            continue
+        for index, lat in enumerate(row["latency"] or [None]):
+            # Repeat the model's columns only on its first line, as a grouped table reads.
+            cells = first if index == 0 else ["", "", "", "", ""]
+            if lat is None:
+                rows.append(cells + ["-", "-", "-", "-"])
+                continue
+            flag = "*" if lat["wide_spread"] else ""
+            rows.append(
+                cells
+                + [
+                    str(lat["batch"]),
+                    f"{lat['median_ms']:.2f}{flag}",
+                    f"{lat['p90_ms']:.2f}",
+                    f"{lat['images_per_s']:,.0f}",
+                ]
+            )
+    return headers, rows
+
+
+# Columns shown left-aligned; every other column holds numbers and is right-aligned.
+_TEXT_COLUMNS = {"arch", "family", "stem"}
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    right = [h not in _TEXT_COLUMNS for h in headers]
+
+    def line(cells: Sequence[str]) -> str:
+        parts = [
+            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
+        ]
+        return "  ".join(parts).rstrip()
+
+    rule = "  ".join("-" * w for w in widths)
+    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
+
+
+def _markdown(headers: list[str], rows: list[list[str]]) -> str:
+    align = "|".join("---" if h in _TEXT_COLUMNS else "---:" for h in headers)
+    lines = ["| " + " | ".join(headers) + " |", f"|{align}|"]
+    lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
+    return "\n".join(lines)
+
+
+def _csv(records: list[dict[str, Any]]) -> str:
+    if not records:
+        return ""
+    fields: list[str] = []
+    for record in records:
+        fields.extend(k for k in record if k not in fields)
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return buffer.getvalue().rstrip("\n")

@@ -1,0 +1,258 @@
+"""`harness run --space NAME`: an Optuna search over a space file, resumable, with a leaderboard."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+from harness.commands._training import add_training_args, training_overrides
+from harness.commands.trials import add_db_arg
+from harness.errors import ConfigError
+
+_SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "run",
+        help="search a space of architectures with Optuna and print the leaderboard",
+        description=(
+            "Search a space from search_spaces/ (see `harness spaces`) with Optuna: train each "
+            "candidate, record it in the results database, and print a leaderboard (validation and "
+            "test accuracy, parameters, FLOPs counted by fvcore with one multiply-add = 1 flop, "
+            "batch-1 latency). The space's named architectures (the paper's alternated, RI and IR "
+            "orderings) are measured first. Rerunning the same command continues the study up to "
+            "--trials instead of starting over. Optuna's tables live in the same database, so "
+            "`optuna-dashboard URL` (pip install optuna-dashboard) can watch a study live."
+        ),
+    )
+    parser.add_argument(
+        "--space", required=True, metavar="NAME", help="search space name or file (.toml/.yaml)"
+    )
+    parser.add_argument(
+        "--budget",
+        choices=("smoke", "short", "paper"),
+        default="smoke",
+        help="data size, epochs, widths and trials (default smoke: minutes on a CPU); "
+        "explicit flags override it",
+    )
+    parser.add_argument(
+        "--trials", type=int, metavar="N", help="trials in the study in all (default: the budget's)"
+    )
+    parser.add_argument(
+        "--objectives",
+        default="accuracy",
+        metavar="LIST",
+        help="accuracy (default), or accuracy,flops / accuracy,latency / accuracy,params for a "
+        "multi-objective search that keeps the Pareto front",
+    )
+    parser.add_argument(
+        "--sampler",
+        choices=("tpe", "nsga2", "grid", "random"),
+        default="tpe",
+        help="tpe (default; multi-objective TPE with several objectives), nsga2, grid (small "
+        "spaces, exhaustive), random",
+    )
+    parser.add_argument(
+        "--pruner",
+        choices=("median", "hyperband", "none"),
+        default="median",
+        help="stop poor trials early on validation accuracy (single objective only)",
+    )
+    parser.add_argument(
+        "--repeats",
+        type=int,
+        default=1,
+        metavar="K",
+        help="retrain the top candidates (every candidate of a choices space such as paper) "
+        "with K seeds in all",
+    )
+    parser.add_argument(
+        "--top", type=int, default=3, metavar="N", help="candidates --repeats retrains (default 3)"
+    )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="worker processes on this machine (one per GPU on CUDA, a share of cores on CPU)",
+    )
+    add_db_arg(parser)
+    parser.add_argument(
+        "--storage",
+        metavar="URL",
+        help="same as --db; a postgresql:// URL lets workers on many machines join one study",
+    )
+    parser.add_argument(
+        "--study", metavar="NAME", help="study name (default: SPACE-BUDGET, plus a hash of flags)"
+    )
+    constraints = parser.add_argument_group(
+        "constraints", "candidates over a limit are recorded as pruned before any training"
+    )
+    constraints.add_argument("--max-flops", metavar="N", help="forward FLOPs per image, e.g. 300M")
+    constraints.add_argument("--max-params", metavar="N", help="parameters, e.g. 2.5M")
+    constraints.add_argument("--max-latency-ms", type=float, metavar="MS", help="batch-1 latency")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
+    parser.add_argument(
+        "--heartbeat",
+        type=int,
+        default=60,
+        metavar="S",
+        help="seconds between worker heartbeats; a trial silent for 3x this is retried (default 60)",
+    )
+    add_training_args(parser)
+    parser.set_defaults(func=run)
+
+
+def parse_count(text: str | None, flag: str) -> float | None:
+    """'300M' -> 3e8, '2.5e6' -> 2.5e6."""
+    if text is None:
+        return None
+    raw = text.strip().lower()
+    scale = 1.0
+    if raw and raw[-1] in _SUFFIXES:
+        scale, raw = _SUFFIXES[raw[-1]], raw[:-1]
+    try:
+        value = float(raw) * scale
+    except ValueError:
+        value = -1.0
+    if not value > 0:
+        raise ConfigError(f"{flag} must be a positive number such as 300M or 2.5e6, got {text!r}")
+    return value
+
+
+def settings_from_args(args: argparse.Namespace):
+    from harness.search import SearchSettings
+    from harness.search.samplers import parse_objectives
+    from harness.store import resolve_db_url
+
+    if args.db and args.storage and args.db != args.storage:
+        raise ConfigError("--db and --storage name the same database; give one of them")
+    for flag, value, low in (
+        ("--trials", args.trials, 1),
+        ("--repeats", args.repeats, 1),
+        ("--top", args.top, 1),
+        ("--workers", args.workers, 1),
+        ("--heartbeat", args.heartbeat, 1),
+    ):
+        if value is not None and value < low:
+            raise ConfigError(f"{flag} must be at least {low}, got {value}")
+    overrides = training_overrides(args)
+    data = overrides.pop("data", None)
+    seed = overrides.pop("seed", None)
+    constraints = {
+        "max_flops": parse_count(args.max_flops, "--max-flops"),
+        "max_params": parse_count(args.max_params, "--max-params"),
+        "max_latency_ms": args.max_latency_ms,
+    }
+    if args.max_latency_ms is not None and args.max_latency_ms <= 0:
+        raise ConfigError(f"--max-latency-ms must be positive, got {args.max_latency_ms}")
+    if overrides.get("threads") is None and args.workers == 1:
+        threads = busy_cpu_threads(overrides.get("device"))
+        if threads is not None:
+            overrides["threads"] = threads
+    return SearchSettings(
+        space=args.space,
+        url=resolve_db_url(args.storage or args.db),
+        study=args.study or "",
+        budget=args.budget,
+        data=data,
+        trials=args.trials,
+        objectives=parse_objectives(args.objectives),
+        sampler=args.sampler,
+        pruner=args.pruner,
+        seed=seed or 0,
+        overrides=overrides,
+        constraints={k: v for k, v in constraints.items() if v is not None},
+        repeats=args.repeats,
+        top=args.top,
+        workers=args.workers,
+        heartbeat_s=args.heartbeat,
+        grace_s=3 * args.heartbeat,
+        progress=not args.no_progress,
+    )
+
+
+def busy_cpu_threads(device: str | None) -> int | None:
+    """Fewer CPU threads than cores when other processes keep the cores busy, else None.
+
+    PyTorch's OpenMP threads wait for each other at every op; when another
+    process holds a core they spin instead of working. On a 2-core machine at
+    load 5 a training step took 10x longer with 2 threads than with 1."""
+    import os
+
+    if device not in (None, "auto", "cpu"):
+        return None
+    import torch
+
+    if device != "cpu" and torch.cuda.is_available():
+        return None
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:
+        return None
+    free = cores - int(load + 0.5)
+    return max(1, free) if free < cores else None
+
+
+def run(args: argparse.Namespace) -> int:
+    from harness.search import Search, format_leaderboard, run_search
+    from harness.store import Store
+
+    started = time.perf_counter()
+    settings = settings_from_args(args)
+    search = Search.resolve(settings)
+    Store(settings.url).close()  # an unreachable database: one error line, before anything else
+    if settings.progress:
+        print(
+            f"study {search.study}: space {search.space.name} ({search.space.summary()}), "
+            f"budget {search.budget.name}, data {search.data}, {search.n_trials} trials, "
+            f"{search.base.epochs} epochs, objectives {','.join(settings.objectives)}"
+            + (f", {search.base.threads} CPU threads" if search.base.threads else ""),
+            file=sys.stderr,
+        )
+    result = run_search(settings, search=search)
+    objectives = ",".join(settings.objectives)
+    print(
+        f"\nleaderboard of study {result.study} ({result.n_trials} trials; ranked by validation "
+        f"accuracy; objectives {objectives}; FLOPs per image by fvcore, multiply-add = 1):"
+    )
+    print(format_leaderboard(result.leaderboard))
+    counts = ", ".join(f"{n} {status}" for status, n in sorted(result.statuses.items()))
+    if counts:
+        print(f"trials recorded: {counts}")
+    if result.pareto:
+        print(f"* on the Pareto front of {objectives}")
+    report = None if args.no_report else _write_report(result.url, settings.url, result.study)
+    print(f"\ndatabase: {result.url}  (harness trials --study {result.study})")
+    if settings.url.startswith("sqlite"):
+        print(f"live view: optuna-dashboard {result.url}  (pip install optuna-dashboard)")
+    if report is not None:
+        print(f"report: {report}")
+    print(f"wall time: {_duration(time.perf_counter() - started)}")
+    return 0
+
+
+def _write_report(shown_url: str, url: str, study: str):
+    """The HTML report, when the report module is installed; None otherwise."""
+    try:
+        from harness.report import write_report
+    except ImportError:
+        return None
+    from harness.errors import HarnessError
+    from harness.store import Store
+
+    try:
+        with Store(url) as store:
+            return write_report(store, [study], None)
+    except HarnessError as error:
+        print(f"harness: report not written: {error}", file=sys.stderr)
+        return None
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    return f"{minutes}m{rest:02d}s" if minutes else f"{seconds:.1f}s"

@@ -1,0 +1,92 @@
+"""Compose the report: gather from the store, compute the frames, draw, write one file."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+
+from harness.report import sections, tables
+from harness.report.format import count, number, percent_pm, si, text
+from harness.report.gather import gather, resolve_studies
+from harness.report.html import page
+
+__all__ = ["build_html", "default_output", "markdown_leaderboard", "write_report"]
+
+
+def build_html(store: Any, studies: list[str] | None = None) -> str:
+    """The report page of `studies` (default: the study of the newest trial) as one HTML string."""
+    import plotly.offline
+
+    data = gather(store, studies)
+    board = tables.leaderboard(data.trials)
+    parts = [
+        sections.leaderboard_section(board, len(data.studies) > 1),
+        sections.cost_section(board),
+        sections.family_section(data.trials),
+        sections.curves_section(store, board),
+        sections.confusion_section(store, data, board),
+        sections.optuna_section(store, data),
+        sections.paper_section(board),
+        sections.ordering_section(board),
+    ]
+    title = f"Benchmark report: {', '.join(data.studies)}"
+    intro = "<h2 id=header>1. Study</h2>" + sections.intro(data)
+    return page(title, intro, parts, plotly.offline.get_plotlyjs())
+
+
+def default_output(studies: list[str]) -> Path:
+    name = "+".join(re.sub(r"[^A-Za-z0-9._-]+", "_", s) for s in studies)
+    return Path("reports") / f"{name}.html"
+
+
+def write_report(store: Any, studies: list[str] | None, output: Path | None) -> Path:
+    """Write the report of `studies` (default: the study of the newest trial) to `output`
+    (default: reports/<study>.html) and return the path written.
+
+    The file is written next to its final place and renamed, so a reader never
+    sees half a page.
+    """
+    names = resolve_studies(store, studies)
+    path = Path(output) if output is not None else default_output(names)
+    markup = build_html(store, names)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.{dt.datetime.now():%H%M%S%f}.partial")
+    partial.write_text(markup, encoding="utf-8")
+    partial.replace(path)
+    return path
+
+
+def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
+    """The whole leaderboard as a Markdown table (for CI summaries)."""
+    from harness.commands.trials import render_markdown
+
+    data = gather(store, studies)
+    board = tables.leaderboard(data.trials)
+    headers = ["#", "ordering", "family", "runs", "val acc %", "test acc %", "test loss"]
+    headers += ["params", "FLOPs", "latency ms", "trials"]
+    several = len(data.studies) > 1
+    if several:
+        headers.insert(1, "study")
+    rows = []
+    for r in board.itertuples():
+        family = f"baseline ({text(r.remedy)})" if r.kind == "baseline" else r.family
+        row = [
+            str(r.rank),
+            f"`{r.arch}`",
+            family,
+            count(r.n),
+            percent_pm(r.val_acc_mean, r.val_acc_sd),
+            percent_pm(r.test_acc_mean, r.test_acc_sd),
+            number(r.test_loss_mean, 4),
+            si(r.params),
+            si(r.flops),
+            number(r.latency_ms, 2),
+            ", ".join(str(i) for i in r.trial_ids),
+        ]
+        if several:
+            row.insert(1, r.study)
+        rows.append(row)
+    title = f"Leaderboard: {', '.join(data.studies)} ({sections.FLOPS_NOTE})"
+    return f"{title}\n\n{render_markdown(headers, rows)}"

@@ -1,0 +1,130 @@
+"""Everything a report shows, read from the store into pandas frames.
+
+Only `Store` methods are used here, so that every number on the page comes
+from the same queries `harness trials` and `harness studies` print.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+from harness.errors import HarnessError
+
+__all__ = ["ReportData", "ReportError", "gather", "input_remedy", "resolve_studies"]
+
+
+class ReportError(HarnessError):
+    """A report that cannot be made: unknown study, or a study with no trials."""
+
+
+@dataclass
+class ReportData:
+    url: str  # masked: safe to print on the page
+    studies: list[str]
+    study_rows: pd.DataFrame  # `Store.studies_frame` rows of `studies`
+    trials: pd.DataFrame  # `Store.trials_frame` of `studies`, plus `remedy`, `pretrained`, `group`
+    details: dict[int, dict[str, Any]] = field(default_factory=dict)  # `Store.trial` by id
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
+
+    @property
+    def latest_trial(self) -> dict[str, Any] | None:
+        if self.trials.empty:
+            return None
+        return self.details.get(int(self.trials["trial_id"].max()))
+
+
+def resolve_studies(store: Any, studies: list[str] | None) -> list[str]:
+    """The named studies, checked; without names, the study of the newest trial."""
+    frame = store.studies_frame()
+    known = list(frame["study"])
+    if not studies:
+        with_trials = frame[frame["trials"] > 0]
+        if with_trials.empty:
+            raise ReportError(
+                f"no trials in {store.url}: run `harness train` or `harness run` first"
+            )
+        trials = store.trials_frame()
+        newest = trials.loc[trials["trial_id"].idxmax(), "study"]
+        return [str(newest)]
+    names = list(dict.fromkeys(studies))  # repeated --study once
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        listed = ", ".join(known) if known else "none"
+        raise ReportError(f"unknown study {unknown[0]!r} in {store.url} (known: {listed})")
+    counts = dict(zip(frame["study"], frame["trials"], strict=True))
+    empty = [name for name in names if not counts.get(name)]
+    if empty:
+        raise ReportError(f"study {empty[0]!r} has no trials yet in {store.url}")
+    return names
+
+
+def input_remedy(config: dict[str, Any] | None) -> str:
+    """How a baseline's network was made to take small images, from its recorded config."""
+    config = config or {}
+    parts = []
+    if config.get("resize"):
+        parts.append(f"upsampled to {int(config['resize'])} px")
+    stem = config.get("baseline_stem")
+    if stem == "small":
+        parts.append("small-input stem (first 4x downsampling removed)")
+    elif stem == "timm":
+        parts.append("timm stem unchanged")
+    if config.get("pretrained"):
+        parts.append("pretrained weights")
+    return "; ".join(parts) or "none recorded"
+
+
+def _group_key(row: dict[str, Any]) -> str:
+    """Trials that differ only in the seed share a key: their mean and spread are reported."""
+    hyper = row.get("hyperparameters")
+    return json.dumps(
+        [
+            row["study"],
+            int(row["candidate_id"]),
+            row.get("protocol"),
+            row.get("data_fingerprint"),
+            row.get("label_mode"),
+            hyper if isinstance(hyper, dict) else None,
+            row.get("remedy"),
+        ],
+        sort_keys=True,
+        default=str,
+    )
+
+
+def gather(store: Any, studies: list[str] | None = None) -> ReportData:
+    """Read the trials of `studies` (default: the latest study) and the details the page needs."""
+    names = resolve_studies(store, studies)
+    study_rows = store.studies_frame()
+    study_rows = study_rows[study_rows["study"].isin(names)].reset_index(drop=True)
+    frames = [store.trials_frame(study=name) for name in names]
+    trials = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+
+    # The JSON columns trials_frame leaves out are read per trial, for the few
+    # trials that need them: baselines (input remedy) and the newest (environment).
+    wanted = set(trials.loc[trials["kind"] == "baseline", "trial_id"].astype(int))
+    wanted.add(int(trials["trial_id"].max()))
+    details = {trial_id: store.trial(trial_id) for trial_id in sorted(wanted)}
+
+    remedies, pretrained = [], []
+    for trial_id, kind in zip(trials["trial_id"], trials["kind"], strict=True):
+        config = details.get(int(trial_id), {}).get("config") if kind == "baseline" else None
+        remedies.append(input_remedy(config) if kind == "baseline" else None)
+        pretrained.append(bool((config or {}).get("pretrained")))
+    trials = trials.assign(remedy=remedies, pretrained=pretrained)
+    trials["group"] = [_group_key(row) for row in trials.to_dict(orient="records")]
+    return ReportData(
+        url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details
+    )
+
+
+def add_details(store: Any, data: ReportData, trial_ids: list[int]) -> None:
+    """Read the full rows (confusion matrix, class names, config) of more trials."""
+    for trial_id in trial_ids:
+        if trial_id not in data.details:
+            data.details[trial_id] = store.trial(trial_id)

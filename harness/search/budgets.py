@@ -1,0 +1,76 @@
+"""Search budgets: how much data, how many epochs and trials, how wide the nets.
+
+A budget sits between the space and the user's flags: protocol < space <
+budget < explicit flags. Its data spec is used only when `--data` is not
+given; its `width_scale` multiplies the space's width multiplier (so a macro
+space that searches widths keeps its relative choices under `smoke`), unless
+`--width-mult` fixes the multiplier outright.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from harness.errors import ConfigError
+
+__all__ = ["BUDGETS", "Budget", "get_budget"]
+
+
+@dataclass(frozen=True)
+class Budget:
+    name: str
+    description: str
+    data: str  # data spec when --data is not given
+    trials: int
+    width_scale: float
+    epochs: int | None = None  # None: the protocol's
+    batch_size: int | None = None  # on every device: a small set needs small batches
+    max_batches: int | None = None  # caps an epoch on big real data
+
+    def train_overrides(self) -> dict[str, Any]:
+        values = {
+            "epochs": self.epochs,
+            "batch_size": self.batch_size,
+            "batch_size_cuda": self.batch_size,
+            "max_batches": self.max_batches,
+        }
+        return {k: v for k, v in values.items() if v is not None}
+
+
+BUDGETS: dict[str, Budget] = {
+    # Minutes on a laptop CPU: 2,000 small synthetic faces at 32x32 with milder
+    # nuisances, nets at a quarter width, batch 32 so that 6 epochs are ~260
+    # optimiser steps, enough for the orderings to separate from chance.
+    "smoke": Budget(
+        name="smoke",
+        description="CPU minutes: 2,000 synthetic 32x32 faces, 6 epochs, quarter width, 10 trials",
+        data="synthetic?n=2000&size=32&difficulty=0.25",
+        trials=10,
+        width_scale=0.25,
+        epochs=6,
+        batch_size=32,
+        max_batches=60,
+    ),
+    "short": Budget(
+        name="short",
+        description="an hour on a CPU, minutes on a GPU: default synthetic data, 8 epochs, half width",
+        data="synthetic",
+        trials=24,
+        width_scale=0.5,
+        epochs=8,
+    ),
+    "paper": Budget(
+        name="paper",
+        description="full width, the protocol's epochs, 60 trials (meant for a GPU and real data)",
+        data="synthetic",
+        trials=60,
+        width_scale=1.0,
+    ),
+}
+
+
+def get_budget(name: str) -> Budget:
+    if name not in BUDGETS:
+        raise ConfigError(f"unknown budget {name!r} (known: {', '.join(BUDGETS)})")
+    return BUDGETS[name]

@@ -1,0 +1,147 @@
+"""The leaderboard printed at the end of a run, computed from the results store.
+
+One row per candidate and setting (seeds of the same candidate are averaged;
+`seeds` says how many), ranked by mean validation accuracy. Every number comes
+from `Store.trials_frame`, the same rows `harness trials` prints.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from harness.search.study import STORE_ID_ATTR
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from harness.search.settings import Search
+    from harness.store import Store
+
+__all__ = ["LEADERBOARD_COLUMNS", "format_leaderboard", "leaderboard", "pareto_store_ids"]
+
+LEADERBOARD_COLUMNS = (
+    "rank", "arch", "family", "kind", "settings", "val_acc", "val_acc_sd", "test_acc",
+    "test_acc_sd", "seeds", "params", "flops", "latency_ms", "pareto", "trial_ids",
+)  # fmt: skip
+
+
+def pareto_store_ids(study: optuna.Study) -> list[int]:
+    """Store trial ids of the Pareto front (multi-objective studies), else []."""
+    if len(study.directions) < 2:
+        return []
+    ids = [t.user_attrs.get(STORE_ID_ATTR) for t in study.best_trials]
+    return sorted({int(i) for i in ids if i is not None})
+
+
+def _settings_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
+    from harness.search.params import describe_values
+
+    out: dict[int, str] = {}
+    for trial in study.get_trials(deepcopy=False):
+        store_id = trial.user_attrs.get(STORE_ID_ATTR)
+        if store_id is not None:
+            out[int(store_id)] = describe_values(search.space, trial.params)
+    return out
+
+
+def leaderboard(store: Store, search: Search, study: optuna.Study | None = None) -> pd.DataFrame:
+    import pandas as pd
+
+    frame = store.trials_frame(study=search.study, status="complete")
+    if frame.empty:
+        return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
+    settings = _settings_by_store_id(search, study) if study is not None else {}
+    pareto = set(pareto_store_ids(study)) if study is not None else set()
+    frame = frame.copy()
+    # Same candidate (architecture on one skeleton) and same hyperparameters = one row;
+    # the seed is not among the hyperparameters.
+    frame["_setting"] = [
+        json.dumps(h, sort_keys=True, default=str) for h in frame["hyperparameters"]
+    ]
+    rows: list[dict[str, Any]] = []
+    for _, group in frame.groupby(["candidate_id", "_setting"], sort=False):
+        ids = [int(i) for i in group["trial_id"]]
+        first = group.iloc[0]
+        described = next((settings[i] for i in ids if i in settings), "")
+        latency = group["latency_ms"].dropna()
+        rows.append(
+            {
+                "arch": first["arch"],
+                "family": first["family"],
+                "kind": first["kind"],
+                "settings": described,
+                "val_acc": group["val_acc"].mean(),
+                "val_acc_sd": group["val_acc"].std() if len(group) > 1 else None,
+                "test_acc": group["test_acc"].mean(),
+                "test_acc_sd": group["test_acc"].std() if len(group) > 1 else None,
+                "seeds": group["seed"].nunique(),
+                "params": first["params"],
+                "flops": first["flops"],
+                "latency_ms": latency.min() if len(latency) else None,
+                "pareto": any(i in pareto for i in ids),
+                "trial_ids": ids,
+            }
+        )
+    board = pd.DataFrame(rows)
+    board = board.sort_values(["val_acc", "flops"], ascending=[False, True], kind="stable")
+    board.insert(0, "rank", range(1, len(board) + 1))
+    return board.reset_index(drop=True)[list(LEADERBOARD_COLUMNS)]
+
+
+def format_leaderboard(board: pd.DataFrame, *, limit: int = 20) -> str:
+    """A fixed-width table; accuracies in %, FLOPs as fvcore multiply-adds."""
+    from harness.commands.trials import render_table
+
+    if board.empty:
+        return "no complete trials yet"
+    show_settings = bool(board["settings"].astype(bool).any())
+    show_seeds = bool((board["seeds"] > 1).any())
+    show_pareto = bool(board["pareto"].any())
+    headers = ["rank", "architecture", "family", "val acc %", "test acc %"]
+    headers += ["params (M)", "MFLOPs (fvcore)", "latency ms (b1)"]
+    if show_seeds:
+        headers.insert(5, "seeds")
+    if show_settings:
+        headers.insert(3, "settings")
+    if show_pareto:
+        headers.append("pareto")
+    rows = []
+    for record in board.head(limit).to_dict(orient="records"):
+        row = [
+            str(record["rank"]),
+            str(record["arch"]),
+            str(record["family"]),
+            _acc(record["val_acc"], record["val_acc_sd"]),
+            _acc(record["test_acc"], record["test_acc_sd"]),
+            _num(record["params"], 1e6, 3),
+            _num(record["flops"], 1e6, 1),
+            _num(record["latency_ms"], 1, 2),
+        ]
+        if show_seeds:
+            row.insert(5, str(record["seeds"]))
+        if show_settings:
+            row.insert(3, record["settings"] or "-")
+        if show_pareto:
+            row.append("*" if record["pareto"] else "")
+        rows.append(row)
+    text = render_table(headers, rows)
+    if len(board) > limit:
+        text += f"\n... {len(board) - limit} more (harness trials --study NAME lists every trial)"
+    return text
+
+
+def _missing(value: Any) -> bool:
+    return value is None or value != value  # None or NaN
+
+
+def _acc(mean: Any, sd: Any) -> str:
+    if _missing(mean):
+        return "-"
+    text = f"{100 * float(mean):.2f}"
+    return text if _missing(sd) else f"{text} ± {100 * float(sd):.2f}"
+
+
+def _num(value: Any, unit: float, digits: int) -> str:
+    return "-" if _missing(value) else f"{float(value) / unit:.{digits}f}"

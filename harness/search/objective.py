@@ -1,0 +1,147 @@
+"""The Optuna objective: trial -> parameters -> `run_trial` -> objective values.
+
+Training, measuring and recording are `run_trial`'s; this only translates.
+Validation accuracy goes to the pruner each epoch (single objective only:
+Optuna does not prune multi-objective studies). Pruned and constraint-rejected
+candidates end as Optuna PRUNED; candidates that failed (NaN loss, out of
+memory, cannot be built) as FAIL with the reason, and count as done.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import ModelError
+from harness.search.params import suggest, trial_config
+from harness.search.samplers import objective_values
+from harness.search.study import STATUS_ATTR, STORE_ID_ATTR, WORKER_ATTR, this_worker
+
+if TYPE_CHECKING:
+    import optuna
+
+    from harness.search.progress import Progress
+    from harness.search.settings import Search
+    from harness.store import Store
+    from harness.trial import Constraints
+
+__all__ = ["CandidateFailed", "Objective", "best_text"]
+
+
+class CandidateFailed(Exception):
+    """The candidate itself failed (not the worker): recorded, counted, not retried."""
+
+
+class Objective:
+    def __init__(
+        self,
+        search: Search,
+        store: Store,
+        dataset: Any,
+        *,
+        constraints: Constraints | None,
+        progress: Progress | None,
+    ) -> None:
+        self.search = search
+        self.store = store
+        self.dataset = dataset
+        self.constraints = constraints
+        self.progress = progress
+
+    def __call__(self, trial: optuna.Trial) -> float | list[float]:
+        import optuna
+
+        from harness.trial import run_trial
+
+        search = self.search
+        trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
+        values = suggest(trial, search.space, search.params)
+        config = trial_config(
+            search.space,
+            search.base,
+            values,
+            width_scale=search.budget.width_scale,
+            width_fixed=search.width_fixed,
+        )
+        shown = config.arch
+        if self.progress is not None:
+            self.progress.started(trial.number, shown)
+        single = not search.multi_objective
+
+        def on_epoch(metrics: Any) -> None:
+            if self.progress is not None:
+                self.progress.epoch(trial.number, shown, metrics.epoch, metrics.val_acc)
+            if single:
+                trial.report(metrics.val_acc, metrics.epoch)
+                # Pruning after the last epoch would save nothing and lose the test score.
+                if metrics.epoch < config.epochs and trial.should_prune():
+                    raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
+
+        try:
+            outcome = run_trial(
+                config,
+                self.store,
+                study=search.study,
+                dataset=self.dataset,
+                on_epoch=on_epoch,
+                reuse=True,
+                optuna_trial_number=trial.number,
+                constraints=self.constraints,
+                measure_latency=search.settings.measure_latency,
+                study_fields=search.study_fields(),
+            )
+        except ModelError as error:
+            # This candidate cannot be built for this data (e.g. a stem too big for
+            # the images): a property of the candidate, so the search goes on.
+            self._finish(trial, shown, "failed", {"reason": str(error)})
+            raise CandidateFailed(str(error)) from None
+
+        attrs = {
+            STORE_ID_ATTR: outcome.trial_id,
+            "arch": outcome.arch,
+            "family": outcome.family,
+            "params": outcome.params,
+            "flops": outcome.flops,
+            "latency_ms": outcome.latency_ms,
+            "val_acc": outcome.val_acc,
+            "test_acc": outcome.test_acc,
+            "reused": outcome.reused,
+            "reason": outcome.reason,
+        }
+        if outcome.reused and single:
+            # The pruner compares curves: give it the stored one.
+            for metrics in outcome.epochs:
+                trial.report(metrics.val_acc, metrics.epoch)
+        self._finish(trial, outcome.arch, outcome.status, attrs)
+        if outcome.status == "pruned":
+            raise optuna.TrialPruned(outcome.reason or "pruned")
+        if outcome.status != "complete":
+            raise CandidateFailed(outcome.reason or outcome.status)
+        result = objective_values(search.settings.objectives, outcome)
+        return result[0] if single else result
+
+    def _finish(self, trial: optuna.Trial, arch: str, status: str, attrs: dict[str, Any]) -> None:
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        trial.set_user_attr(STATUS_ATTR, status)
+        if self.progress is not None:
+            from harness.search.progress import format_trial_line
+
+            self.progress.finished(format_trial_line(trial.number, arch, status, attrs))
+        elif self.search.settings.progress:
+            from harness.search.progress import format_trial_line
+
+            print(format_trial_line(trial.number, arch, status, attrs), file=sys.stderr)
+
+
+def best_text(study: optuna.Study) -> str:
+    """'best 54.2% RRI|...' (one objective) or 'Pareto front: 4 trials'."""
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if not complete:
+        return ""
+    if len(study.directions) > 1:
+        return f"Pareto front: {len(study.best_trials)} trials"
+    best = max(complete, key=lambda t: (t.value, -t.number))
+    return f"best {100 * best.value:.1f}% {best.user_attrs.get('arch', '')}"

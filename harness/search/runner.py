@@ -1,0 +1,222 @@
+"""Run a search: prepare the study, run workers until the study has its trials,
+retrain the top candidates with more seeds, and rank everything from the store.
+
+    settings = SearchSettings(space="rir_orderings", url="sqlite:///results/harness.db")
+    result = run_search(settings)        # resumes the study if it exists
+
+`--trials N` is the study's total, so rerunning a finished command does no
+new work and a stopped one continues where it was. With several workers two
+may start the last trial together, so a study can end up to workers - 1
+trials over N.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from harness.search.objective import CandidateFailed, Objective, best_text
+from harness.search.settings import Search, SearchSettings
+from harness.search.study import (
+    counted_trials,
+    enqueue_named,
+    open_storage,
+    open_study,
+    recover_dead_trials,
+    stale_callback,
+)
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from harness.search.progress import Progress
+    from harness.store import Store
+
+__all__ = ["SearchResult", "prepare", "run_search", "run_worker"]
+
+# Our rows of trials left `running` by a worker that is gone: on this machine its
+# dead process id shows it at once; elsewhere only a long silence does (an
+# epoch of a full-size net on a CPU can take many minutes).
+STALE_AFTER_S = 6 * 3600
+
+
+@dataclass
+class SearchResult:
+    study: str
+    url: str  # masked
+    n_trials: int
+    leaderboard: pd.DataFrame
+    pareto: list[int] = field(default_factory=list)  # store trial ids on the Pareto front
+    recovered: int = 0
+    repeated: int = 0
+    seconds: float = 0.0
+    statuses: dict[str, int] = field(default_factory=dict)  # our trials of the study, by status
+
+
+def _constraints(settings: SearchSettings) -> Any:
+    if not settings.constraints:
+        return None
+    from harness.trial import Constraints
+
+    return Constraints(**settings.constraints)
+
+
+def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
+    """Create or load the study, enqueue the named architectures, recover dead trials.
+
+    Runs once, in the process that starts the workers, so that they never race to
+    create the study or enqueue twice."""
+    storage = open_storage(
+        search.settings.url,
+        heartbeat_s=search.settings.heartbeat_s,
+        grace_s=search.settings.grace_s,
+        on_stale=stale_callback(search, store),
+    )
+    study = open_study(search, storage, create=True)
+    store.mark_stale_running(STALE_AFTER_S)
+    recovered = recover_dead_trials(study, search, store)
+    enqueue_named(study, search)
+    store.ensure_study(search.study, data_spec=None, **search.study_fields())
+    return study, recovered
+
+
+def run_worker(search: Search, store: Store, *, progress: Progress | None = None) -> int:
+    """Run trials until the study has `n_trials`; returns how many this worker ran."""
+    from harness.trial import load_trial_dataset
+
+    storage = open_storage(
+        search.settings.url,
+        heartbeat_s=search.settings.heartbeat_s,
+        grace_s=search.settings.grace_s,
+        on_stale=stale_callback(search, store),
+    )
+    study = open_study(search, storage, create=False)
+    if counted_trials(study) >= search.n_trials:
+        return 0
+    dataset = load_trial_dataset(search.data)
+    objective = Objective(
+        search, store, dataset, constraints=_constraints(search.settings), progress=progress
+    )
+    ran = 0
+    while counted_trials(study) < search.n_trials:
+        # One trial per call, so that the total is checked between trials.
+        study.optimize(objective, n_trials=1, catch=(CandidateFailed,))
+        ran += 1
+        if progress is not None:
+            progress.set_best(best_text(study))
+    return ran
+
+
+def run_search(settings: SearchSettings, *, search: Search | None = None) -> SearchResult:
+    """The whole `harness run`: prepare, search (in-process or with workers), repeats."""
+    from harness.search.leaderboard import leaderboard, pareto_store_ids
+    from harness.search.progress import Progress
+    from harness.store import Store
+
+    started = time.perf_counter()
+    search = search or Search.resolve(settings)
+    with Store(settings.url) as store:
+        study, recovered = prepare(search, store)
+        done = counted_trials(study)
+        progress = Progress(
+            total=search.n_trials,
+            done=done,
+            enabled=settings.progress,
+            epochs=search.base.epochs,
+        )
+        progress.set_best(best_text(study))
+        try:
+            if settings.workers > 1:
+                from harness.search.workers import run_workers
+
+                run_workers(search, study, progress)
+            else:
+                run_worker(search, store, progress=progress)
+        finally:
+            progress.close()
+        repeated = run_repeats(search, store, study) if settings.repeats > 1 else 0
+        pareto = pareto_store_ids(study)
+        board = leaderboard(store, search, study)
+        statuses = store.trials_frame(study=search.study)["status"].value_counts()
+        return SearchResult(
+            statuses={str(k): int(v) for k, v in statuses.items()},
+            study=search.study,
+            url=store.url,
+            n_trials=counted_trials(study),
+            leaderboard=board,
+            pareto=pareto,
+            recovered=recovered,
+            repeated=repeated,
+            seconds=time.perf_counter() - started,
+        )
+
+
+def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+    """The candidates worth more seeds: every choice of a choices space (the paper's
+    orderings and baselines); otherwise the best `top` distinct ones (single
+    objective) or the most accurate `top` of the Pareto front."""
+    import optuna
+
+    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    if len(study.directions) > 1:
+        ranked = sorted(study.best_trials, key=lambda t: (-t.values[0], t.number))
+    else:
+        ranked = sorted(complete, key=lambda t: (-t.value, t.number))
+    limit = len(ranked) if search.space.kind == "choices" else search.settings.top
+    chosen, seen = [], set()
+    for trial in ranked:
+        key = tuple(sorted(trial.params.items()))
+        if key in seen:
+            continue
+        seen.add(key)
+        chosen.append(trial)
+        if len(chosen) >= limit:
+            break
+    return chosen
+
+
+def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
+    """Train each top candidate with seeds seed .. seed+K-1 (the search's seed is
+    reused from the store); returns how many runs were trained or reused."""
+    from harness.search.params import trial_config
+    from harness.search.progress import format_trial_line
+    from harness.trial import load_trial_dataset, run_trial
+
+    settings = search.settings
+    chosen = top_trials(search, study)
+    if not chosen:
+        return 0
+    dataset = load_trial_dataset(search.data)
+    constraints = _constraints(settings)
+    count = 0
+    for trial in chosen:
+        for seed in range(settings.seed, settings.seed + settings.repeats):
+            config = trial_config(
+                search.space,
+                search.base,
+                trial.params,
+                width_scale=search.budget.width_scale,
+                width_fixed=search.width_fixed,
+                seed=seed,
+            )
+            outcome = run_trial(
+                config,
+                store,
+                study=search.study,
+                dataset=dataset,
+                reuse=True,
+                constraints=constraints,
+                measure_latency=settings.measure_latency,
+                study_fields=search.study_fields(),
+            )
+            count += 1
+            if settings.progress and not outcome.reused:
+                import sys
+
+                attrs = {"val_acc": outcome.val_acc, "test_acc": outcome.test_acc,
+                         "flops": outcome.flops, "reason": outcome.reason}  # fmt: skip
+                line = format_trial_line(trial.number, outcome.arch, outcome.status, attrs)
+                print(f"{line}  (seed {seed})", file=sys.stderr)
+    return count

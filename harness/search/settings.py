@@ -1,0 +1,147 @@
+"""`SearchSettings`: everything one `harness run` asked for, as plain JSON-able data.
+
+Workers on this machine receive it as JSON; `Search` is what it resolves to
+(the loaded space, the budget, the base training config), built the same way
+in every process so that all workers train the same experiment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.config import TrainConfig
+from harness.errors import ConfigError
+from harness.search.budgets import Budget, get_budget
+from harness.search.params import base_config, searched_params
+from harness.search.space import Param, SearchSpace, load_space
+
+__all__ = ["Search", "SearchSettings", "default_study_name"]
+
+
+@dataclass
+class SearchSettings:
+    space: str  # name or path of the space file
+    url: str  # the database (our tables and Optuna's)
+    study: str = ""  # "" -> default_study_name
+    budget: str = "smoke"
+    data: str | None = None  # None -> the budget's
+    trials: int | None = None  # None -> the budget's; the study's total, not this run's
+    objectives: tuple[str, ...] = ("accuracy",)
+    sampler: str = "tpe"
+    pruner: str = "median"
+    seed: int = 0
+    overrides: dict[str, Any] = field(default_factory=dict)  # TrainConfig flags (+ skeleton)
+    constraints: dict[str, float] = field(default_factory=dict)  # max_flops, max_params, ...
+    repeats: int = 1
+    top: int = 3
+    workers: int = 1
+    worker_index: int = 0
+    heartbeat_s: int = 60
+    grace_s: int = 180
+    progress: bool = True
+    measure_latency: bool = True
+
+    def to_json(self) -> str:
+        return json.dumps(dataclasses.asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> SearchSettings:
+        values = json.loads(text)
+        values["objectives"] = tuple(values["objectives"])
+        return cls(**values)
+
+
+@dataclass
+class Search:
+    """Settings resolved: what every worker process rebuilds from the same settings."""
+
+    settings: SearchSettings
+    space: SearchSpace
+    budget: Budget
+    study: str
+    data: str
+    n_trials: int
+    base: TrainConfig
+    params: tuple[Param, ...]  # searched (not fixed by a flag)
+    width_fixed: bool
+
+    @classmethod
+    def resolve(cls, settings: SearchSettings) -> Search:
+        space = load_space(settings.space)
+        budget = get_budget(settings.budget)
+        overrides = dict(settings.overrides)
+        data = settings.data or budget.data
+        trials = settings.trials if settings.trials is not None else budget.trials
+        if trials < 1:
+            raise ConfigError(f"--trials must be at least 1, got {trials}")
+        flag_depths = (overrides.get("skeleton") or {}).get("depths")
+        positions = space.kind == "positions"
+        if positions and flag_depths is not None and tuple(flag_depths) != space.depths:
+            raise ConfigError(
+                f"--depths {','.join(map(str, flag_depths))}: space {space.name} has one "
+                f"block position per depth ({'/'.join(map(str, space.depths))}); "
+                f"change depths in {space.path} instead"
+            )
+        base = base_config(space, budget, {**overrides, "seed": settings.seed}, data)
+        width_fixed = "width_mult" in (overrides.get("skeleton") or {})
+        study = settings.study or default_study_name(settings, space, budget, data)
+        return cls(
+            settings=settings,
+            space=space,
+            budget=budget,
+            study=study,
+            data=data,
+            n_trials=trials,
+            base=base,
+            params=searched_params(space, overrides),
+            width_fixed=width_fixed,
+        )
+
+    @property
+    def multi_objective(self) -> bool:
+        return len(self.settings.objectives) > 1
+
+    def study_fields(self) -> dict[str, Any]:
+        """What the results store records about the study (set on first use)."""
+        return {
+            "space": self.space.name,
+            "objectives": list(self.settings.objectives),
+            "sampler": self.settings.sampler,
+            "config": {
+                "budget": self.budget.name,
+                "pruner": self.settings.pruner,
+                "trials": self.n_trials,
+                "space_file": str(self.space.path),
+                "base": self.base.to_dict(),
+                "constraints": self.settings.constraints,
+            },
+        }
+
+
+def default_study_name(
+    settings: SearchSettings, space: SearchSpace, budget: Budget, data: str
+) -> str:
+    """`SPACE-BUDGET`, plus the objectives and a short hash of anything else that changes
+    the experiment, so that rerunning the same command continues the same study and a
+    different command does not silently mix into it."""
+    name = f"{space.name}-{budget.name}"
+    if tuple(settings.objectives) != ("accuracy",):
+        name += "-" + "+".join(settings.objectives)
+    # Where and how fast it runs is not part of the experiment.
+    overrides = {k: v for k, v in settings.overrides.items() if k not in ("device", "threads")}
+    varied = {
+        "data": data if data != budget.data else None,
+        "overrides": overrides or None,
+        "constraints": settings.constraints or None,
+        "sampler": settings.sampler if settings.sampler != "tpe" else None,
+        "seed": settings.seed or None,
+    }
+    varied = {k: v for k, v in varied.items() if v is not None}
+    if varied:
+        text = json.dumps(varied, sort_keys=True, default=str)
+        name += "-" + hashlib.sha256(text.encode()).hexdigest()[:6]
+    return name

@@ -1,0 +1,557 @@
+"""Search spaces are files: `search_spaces/NAME.toml` (or .yaml), validated on load.
+
+A space fixes a protocol, a skeleton and training settings, says which
+architectures are candidates, and which other settings Optuna varies:
+
+    description = "..."
+    protocol = "fast"                 # harness/protocols/NAME.toml
+    [skeleton]                        # fixed skeleton fields (models.Skeleton)
+    depths = [3, 4, 6, 3]
+    [train]                           # fixed training settings (config.TrainConfig)
+    [architecture]
+    positions = ["R", "I"]            # one letter per block position, sum(depths) of them
+    # or: choices = ["alternated", "RI", "timm:resnet50"]   (a list of architectures)
+    enqueue = ["alternated", "RI", "IR"]                   # measured first, always
+    [search.skeleton.width_mult]      # a searched skeleton field
+    choices = [0.5, 1.0]
+    [search.block_params.I.exp_ratio] # a searched block parameter of letter I
+    choices = [2, 4, 6]
+    [search.train.lr]                 # a searched training setting
+    low = 5e-4
+    high = 5e-3
+    log = true
+
+Every error is a ConfigError naming the file, the key and what is allowed.
+Nothing here imports torch: spaces must list and validate quickly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from harness.errors import ConfigError, GrammarError
+from harness.grammar import Genotype, cut, resolve
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+__all__ = [
+    "ENV_VAR",
+    "Param",
+    "SearchSpace",
+    "list_spaces",
+    "load_space",
+    "space_dirs",
+]
+
+ENV_VAR = "HARNESS_SPACES"
+SUFFIXES = (".toml", ".yaml", ".yml")
+TIMM_PREFIX = "timm:"
+
+_TOP_KEYS = ("description", "protocol", "skeleton", "train", "architecture", "search")
+_ARCH_KEYS = ("positions", "choices", "enqueue")
+_SEARCH_KEYS = ("skeleton", "train", "block_params")
+_PARAM_KEYS = ("choices", "low", "high", "log", "step")
+# Skeleton fields a space may set; input shape and classes always come from the data.
+_SKELETON_KEYS = (
+    "stem",
+    "stem_width",
+    "widths",
+    "depths",
+    "width_mult",
+    "head",
+    "output",
+    "drop_rate",
+    "block_params",
+)
+_SKELETON_CHOICES = {
+    "stem": ("auto", "small", "resnet"),
+    "head": ("linear", "paper"),
+    "output": ("softmax", "sigmoid"),
+}
+# Training settings a space may not fix: the architecture is the space's, and the
+# data and device are the user's.
+_NOT_TRAIN_KEYS = {"arch", "skeleton", "data", "device", "threads", "protocol", "description"}
+_DEFAULT_DEPTHS = (3, 4, 6, 3)
+_DEFAULT_LETTERS = ("I", "R")
+
+
+@dataclass(frozen=True)
+class Param:
+    """One searched setting: categorical `choices`, or a numeric range."""
+
+    name: str  # Optuna's parameter name: "width_mult", "I.exp_ratio", "lr"
+    target: str  # "skeleton", "block_params" or "train"
+    key: str  # the field: "width_mult", "exp_ratio", "lr"
+    letter: str | None = None  # block_params only
+    choices: tuple[Any, ...] | None = None
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+
+    @property
+    def is_categorical(self) -> bool:
+        return self.choices is not None
+
+    @property
+    def is_int(self) -> bool:
+        return not self.is_categorical and all(
+            isinstance(v, int) for v in (self.low, self.high, self.step) if v is not None
+        )
+
+    def describe(self) -> str:
+        if self.choices is not None:
+            return "{" + ", ".join(_show(c) for c in self.choices) + "}"
+        scale = ", log" if self.log else ""
+        step = f", step {_show(self.step)}" if self.step is not None else ""
+        return f"[{_show(self.low)}, {_show(self.high)}{scale}{step}]"
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    path: Path
+    description: str
+    protocol: str
+    skeleton: dict[str, Any]  # fixed skeleton fields
+    train: dict[str, Any]  # fixed training settings
+    kind: str  # "positions" | "choices"
+    letters: tuple[str, ...] = ()  # positions: the letters each position may take
+    choices: tuple[str, ...] = ()  # choices: the architectures as written
+    enqueue: tuple[str, ...] = ()
+    params: tuple[Param, ...] = field(default_factory=tuple)
+
+    @property
+    def depths(self) -> tuple[int, ...]:
+        return tuple(self.skeleton.get("depths", _DEFAULT_DEPTHS))
+
+    @property
+    def n_positions(self) -> int:
+        return sum(self.depths) if self.kind == "positions" else 0
+
+    def position_names(self) -> list[str]:
+        """Optuna parameter names of the block positions: b01, b02, ... (sortable)."""
+        width = max(2, len(str(self.n_positions)))
+        return [f"b{i:0{width}d}" for i in range(1, self.n_positions + 1)]
+
+    def arch_from_params(self, params: Mapping[str, Any]) -> str:
+        """The architecture a trial's parameters name: canonical string, or a choice as written."""
+        if self.kind == "choices":
+            return str(params["arch"])
+        flat = "".join(str(params[name]) for name in self.position_names())
+        return "|".join(cut(flat, self.depths))
+
+    def enqueue_params(self) -> list[dict[str, Any]]:
+        """Optuna parameters of the architectures to measure first (others are sampled)."""
+        if self.kind == "choices":
+            return [{"arch": arch} for arch in self.enqueue]
+        names = self.position_names()
+        out = []
+        for text in self.enqueue:
+            flat = resolve(text, self.depths, known=self.letters).flat
+            out.append(dict(zip(names, flat, strict=True)))
+        return out
+
+    def summary(self) -> str:
+        if self.kind == "positions":
+            letters = "/".join(self.letters)
+            return f"{self.n_positions} positions x {letters} on depths {_join(self.depths, '/')}"
+        return f"{len(self.choices)} architectures"
+
+
+def _show(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _join(values: Any, sep: str = ", ") -> str:
+    return sep.join(str(v) for v in values)
+
+
+# -- finding files ---------------------------------------------------------------------
+
+
+def space_dirs() -> list[Path]:
+    """Where spaces are looked up, first match wins: $HARNESS_SPACES (os.pathsep-separated),
+    ./search_spaces, then the repository's search_spaces/ next to the package."""
+    dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
+    dirs.append(Path.cwd() / "search_spaces")
+    dirs.append(Path(__file__).resolve().parents[2] / "search_spaces")
+    unique: list[Path] = []
+    for folder in dirs:
+        if folder.is_dir() and all(not _same(folder, seen) for seen in unique):
+            unique.append(folder)
+    return unique
+
+
+def _same(a: Path, b: Path) -> bool:
+    try:
+        return a.resolve() == b.resolve()
+    except OSError:
+        return False
+
+
+def list_spaces() -> dict[str, Path]:
+    """Space name -> file, over every space folder (the first folder holding a name wins)."""
+    found: dict[str, Path] = {}
+    for folder in space_dirs():
+        for path in sorted(folder.iterdir()):
+            if path.suffix in SUFFIXES and path.stem not in found and not path.stem.startswith("_"):
+                found[path.stem] = path
+    return found
+
+
+def _find(name: str) -> Path:
+    if name.endswith(SUFFIXES) or os.sep in name or "/" in name:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ConfigError(f"no search-space file {path}")
+        return path
+    spaces = list_spaces()
+    if name not in spaces:
+        known = ", ".join(spaces) or "none"
+        where = ", ".join(str(d) for d in space_dirs()) or "no search_spaces/ folder found"
+        raise ConfigError(f"unknown search space {name!r} (known: {known}; looked in {where})")
+    return spaces[name]
+
+
+def _read(path: Path) -> dict[str, Any]:
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise ConfigError(f"cannot read search space {path}: {error.strerror or error}") from None
+    if path.suffix == ".toml":
+        try:
+            return tomllib.loads(text)
+        except tomllib.TOMLDecodeError as error:
+            raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        first = str(error).replace("\n", " ")
+        raise ConfigError(f"{path}: not valid YAML: {first}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    return data
+
+
+# -- validation ------------------------------------------------------------------------
+
+
+class _Checker:
+    """Validation with messages that all start with the file name."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def fail(self, key: str, message: str) -> ConfigError:
+        return ConfigError(f"{self.path}: {key}: {message}")
+
+    def table(self, data: Any, key: str) -> dict[str, Any]:
+        if data is None:
+            return {}
+        if not isinstance(data, dict):
+            raise self.fail(key, f"expected a table, got {type(data).__name__} {data!r}")
+        return data
+
+    def keys(self, data: dict[str, Any], allowed: tuple[str, ...] | set[str], key: str) -> None:
+        unknown = sorted(set(data) - set(allowed))
+        if unknown:
+            shown = f"[{key}]" if key else "top level"
+            raise self.fail(
+                f"{key}.{unknown[0]}" if key else unknown[0],
+                f"unknown key in {shown} (allowed: {', '.join(sorted(allowed))})",
+            )
+
+    def string_list(self, value: Any, key: str) -> tuple[str, ...]:
+        if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+            raise self.fail(key, f"expected a non-empty list of strings, got {value!r}")
+        return tuple(value)
+
+
+def _train_fields() -> dict[str, Any]:
+    from harness.config import CHOICES, TrainConfig
+
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_TRAIN_KEYS}
+    return {"fields": fields, "choices": CHOICES}
+
+
+def _check_skeleton(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
+    check.keys(data, _SKELETON_KEYS, key)
+    for name, allowed in _SKELETON_CHOICES.items():
+        if name in data and data[name] not in allowed:
+            raise check.fail(f"{key}.{name}", f"got {data[name]!r} (allowed: {', '.join(allowed)})")
+    for name in ("widths", "depths"):
+        if name in data:
+            value = data[name]
+            ok = isinstance(value, list) and value and all(_pos_int(v) for v in value)
+            if not ok:
+                raise check.fail(
+                    f"{key}.{name}", f"expected a list of positive integers, got {value!r}"
+                )
+    if "widths" in data and "depths" in data and len(data["widths"]) != len(data["depths"]):
+        raise check.fail(
+            f"{key}.widths",
+            f"has {len(data['widths'])} stages but depths has {len(data['depths'])}",
+        )
+    for name in ("width_mult", "drop_rate", "stem_width"):
+        if name in data and not _number(data[name]):
+            raise check.fail(f"{key}.{name}", f"expected a number, got {data[name]!r}")
+    if "block_params" in data:
+        params = check.table(data["block_params"], f"{key}.block_params")
+        for letter, values in params.items():
+            check.table(values, f"{key}.block_params.{letter}")
+    return dict(data)
+
+
+def _check_train(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
+    info = _train_fields()
+    check.keys(data, set(info["fields"]), key)
+    for name, value in data.items():
+        allowed = info["choices"].get(name)
+        if allowed and value not in allowed:
+            raise check.fail(f"{key}.{name}", f"got {value!r} (allowed: {', '.join(allowed)})")
+    return dict(data)
+
+
+def _pos_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_param(check: _Checker, spec: Any, where_key: str, **where: Any) -> Param:
+    key = where_key
+    spec = check.table(spec, key)
+    check.keys(spec, _PARAM_KEYS, key)
+    if "choices" in spec:
+        extra = sorted(set(spec) - {"choices"})
+        if extra:
+            raise check.fail(f"{key}.{extra[0]}", "cannot be combined with choices")
+        choices = spec["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise check.fail(f"{key}.choices", f"expected a non-empty list, got {choices!r}")
+        for choice in choices:
+            # Optuna's categorical values must be None, bool, int, float or str.
+            if not isinstance(choice, (str, int, float, bool)):
+                raise check.fail(
+                    f"{key}.choices",
+                    f"{choice!r} is a {type(choice).__name__}; choices must be strings or numbers "
+                    '(write a list of widths as a string, e.g. "64,128,256,512")',
+                )
+        if len(set(map(repr, choices))) != len(choices):
+            raise check.fail(f"{key}.choices", f"has duplicates: {choices!r}")
+        return Param(choices=tuple(choices), **where)
+    if "low" not in spec or "high" not in spec:
+        raise check.fail(key, "needs either choices = [...] or both low and high")
+    low, high = spec["low"], spec["high"]
+    if not _number(low) or not _number(high) or low >= high:
+        raise check.fail(key, f"needs numbers low < high, got low={low!r} high={high!r}")
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise check.fail(f"{key}.log", f"expected true or false, got {log!r}")
+    if log and low <= 0:
+        raise check.fail(f"{key}.low", f"must be positive on a log scale, got {low!r}")
+    step = spec.get("step")
+    if step is not None and (not _number(step) or step <= 0):
+        raise check.fail(f"{key}.step", f"expected a positive number, got {step!r}")
+    if step is not None and log:
+        raise check.fail(f"{key}.step", "cannot be combined with log = true")
+    return Param(low=low, high=high, log=log, step=step, **where)
+
+
+def _check_search(
+    check: _Checker, data: dict[str, Any], letters: tuple[str, ...], fixed: dict[str, Any]
+) -> tuple[Param, ...]:
+    check.keys(data, _SEARCH_KEYS, "search")
+    params: list[Param] = []
+    skeleton = check.table(data.get("skeleton"), "search.skeleton")
+    check.keys(skeleton, tuple(k for k in _SKELETON_KEYS if k != "block_params"), "search.skeleton")
+    for name, spec in skeleton.items():
+        key = f"search.skeleton.{name}"
+        param = _check_param(check, spec, key, name=name, target="skeleton", key=name)
+        for choice in param.choices or ():
+            _check_skeleton(
+                check, {**fixed, name: _skeleton_value(name, choice)}, "search.skeleton"
+            )
+        params.append(param)
+    block_params = check.table(data.get("block_params"), "search.block_params")
+    for letter, table in block_params.items():
+        if letter not in letters:
+            raise check.fail(
+                f"search.block_params.{letter}",
+                f"unknown block letter (allowed: {', '.join(letters)})",
+            )
+        for name, spec in check.table(table, f"search.block_params.{letter}").items():
+            key = f"search.block_params.{letter}.{name}"
+            params.append(
+                _check_param(
+                    check,
+                    spec,
+                    key,
+                    name=f"{letter}.{name}",
+                    target="block_params",
+                    key=name,
+                    letter=letter,
+                )  # fmt: skip
+            )
+    train = check.table(data.get("train"), "search.train")
+    info = _train_fields()
+    check.keys(train, set(info["fields"]), "search.train")
+    for name, spec in train.items():
+        key = f"search.train.{name}"
+        param = _check_param(check, spec, key, name=name, target="train", key=name)
+        allowed = info["choices"].get(name)
+        for choice in param.choices or ():
+            if allowed and choice not in allowed:
+                raise check.fail(
+                    f"{key}.choices", f"{choice!r} is not allowed (allowed: {', '.join(allowed)})"
+                )
+        params.append(param)
+    names = [p.name for p in params]
+    for name in names:
+        if names.count(name) > 1 or name == "arch" or (name[:1] == "b" and name[1:].isdigit()):
+            raise check.fail(f"search.*.{name}", "parameter name is used twice or reserved")
+    return tuple(params)
+
+
+def _skeleton_value(name: str, value: Any) -> Any:
+    """Searched widths/depths are strings ("64,128,256,512"): Optuna takes no lists."""
+    if name in ("widths", "depths") and isinstance(value, str):
+        try:
+            return [int(v) for v in value.split(",") if v.strip()]
+        except ValueError:
+            return value
+    return value
+
+
+def _check_architecture(
+    check: _Checker, data: dict[str, Any], depths: tuple[int, ...]
+) -> dict[str, Any]:
+    check.keys(data, _ARCH_KEYS, "architecture")
+    has_positions, has_choices = "positions" in data, "choices" in data
+    if has_positions == has_choices:
+        raise check.fail(
+            "architecture",
+            "needs exactly one of positions = [letters] or choices = [architectures]",
+        )
+    known = _known_letters()
+    out: dict[str, Any] = {}
+    if has_positions:
+        letters = check.string_list(data["positions"], "architecture.positions")
+        for letter in letters:
+            if letter not in known:
+                raise check.fail(
+                    "architecture.positions",
+                    f"unknown block {letter!r} (allowed: {', '.join(known)})",
+                )
+        if len(set(letters)) != len(letters):
+            raise check.fail("architecture.positions", f"has duplicates: {list(letters)!r}")
+        out.update(kind="positions", letters=tuple(sorted(letters)))
+        enqueue = (
+            check.string_list(data["enqueue"], "architecture.enqueue") if "enqueue" in data else ()
+        )
+        for text in enqueue:
+            try:
+                genotype = resolve(text, depths, known=letters)
+            except GrammarError as error:
+                raise check.fail("architecture.enqueue", str(error)) from None
+            if genotype.n_blocks != sum(depths):
+                raise check.fail(
+                    "architecture.enqueue",
+                    f"{text!r} has {genotype.n_blocks} blocks; this space has {sum(depths)} "
+                    f"positions (depths {_join(depths, '/')})",
+                )
+        out["enqueue"] = enqueue
+        return out
+    choices = check.string_list(data["choices"], "architecture.choices")
+    for text in choices:
+        if not text.strip().startswith(TIMM_PREFIX):
+            try:
+                resolve(text, depths, known=known)
+            except GrammarError as error:
+                raise check.fail("architecture.choices", str(error)) from None
+    if len(set(choices)) != len(choices):
+        raise check.fail("architecture.choices", f"has duplicates: {list(choices)!r}")
+    enqueue = (
+        check.string_list(data["enqueue"], "architecture.enqueue") if "enqueue" in data else ()
+    )
+    for text in enqueue:
+        if text not in choices:
+            raise check.fail(
+                "architecture.enqueue", f"{text!r} is not one of the choices ({', '.join(choices)})"
+            )
+    out.update(kind="choices", choices=choices, enqueue=enqueue)
+    return out
+
+
+def _known_letters() -> tuple[str, ...]:
+    # The registry lives in harness.blocks, which imports torch; the paper's two
+    # letters are known without it, and a custom letter needs its module loaded anyway.
+    if "harness.blocks" in sys.modules:
+        return sys.modules["harness.blocks"].known_letters()
+    return _DEFAULT_LETTERS
+
+
+def load_space(name: str) -> SearchSpace:
+    """A space by name (looked up in `space_dirs()`) or by path; ConfigError if invalid."""
+    path = _find(name)
+    check = _Checker(path)
+    data = _read(path)
+    check.keys(data, _TOP_KEYS, "")
+    description = data.get("description", "")
+    if not isinstance(description, str):
+        raise check.fail("description", f"expected a string, got {description!r}")
+    protocol = data.get("protocol", "fast")
+    from harness.config import list_protocols
+
+    protocols = list_protocols()
+    if protocol not in protocols:
+        raise check.fail(
+            "protocol", f"unknown protocol {protocol!r} (allowed: {', '.join(protocols)})"
+        )
+    skeleton = _check_skeleton(check, check.table(data.get("skeleton"), "skeleton"), "skeleton")
+    train = _check_train(check, check.table(data.get("train"), "train"), "train")
+    if "architecture" not in data:
+        raise check.fail("architecture", 'missing: say positions = ["R", "I"] or choices = [...]')
+    depths = tuple(skeleton.get("depths", _DEFAULT_DEPTHS))
+    arch = _check_architecture(check, check.table(data["architecture"], "architecture"), depths)
+    letters = arch.get("letters") or _known_letters()
+    search = check.table(data.get("search"), "search")
+    params = _check_search(check, search, tuple(letters), skeleton)
+    searched_depths = any(p.target == "skeleton" and p.key == "depths" for p in params)
+    if searched_depths and arch["kind"] == "positions":
+        raise check.fail(
+            "search.skeleton.depths",
+            "cannot be searched with architecture.positions (the positions are the depths)",
+        )
+    return SearchSpace(
+        name=path.stem,
+        path=path,
+        description=description,
+        protocol=protocol,
+        skeleton=skeleton,
+        train=train,
+        params=params,
+        **arch,
+    )
+
+
+def canonical_of(space: SearchSpace, text: str) -> str:
+    """Canonical string of an architecture of the space (timm names unchanged)."""
+    if text.strip().startswith(TIMM_PREFIX):
+        return text.strip()
+    letters = space.letters or _known_letters()
+    return Genotype(resolve(text, space.depths, known=letters).stages).canonical

@@ -1,0 +1,144 @@
+"""`harness bench`: parameters, FLOPs and latency tables, no training."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+
+import pytest
+import timm
+
+from harness.bench import bench_set, space_set
+from harness.cli import main
+from harness.errors import ConfigError
+from harness.grammar import resolve
+from harness.measure import count_params
+from harness.models import Skeleton
+
+# One thread: small models on a shared CPU run far faster without OpenMP barriers.
+FAST = ["--threads", "1"]
+
+
+def bench(capsys, *args: str) -> tuple[int, str, str]:
+    status = main(["bench", *args, *FAST])
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def test_resnet50_at_224_shows_fvcore_flops_and_timm_params(capsys):
+    status, out, _ = bench(
+        capsys, "timm:resnet50", "--input", "3x224x224", "--classes", "1000", "--no-latency"
+    )
+    assert status == 0
+    timm_params = count_params(timm.create_model("resnet50", num_classes=1000))
+    assert timm_params == 25_557_032
+    row = next(line for line in out.splitlines() if line.startswith("timm:resnet50"))
+    assert "25,557,032" in row.split()
+    assert "4.112" in row.split()  # fvcore's 4.11 GFLOPs (multiply-add = 1)
+    assert "stem" in out and " timm " in row  # 224 px: timm's own stem, unchanged
+
+
+def test_paper_space_lists_the_three_orderings_and_three_baselines(capsys):
+    status, out, _ = bench(capsys, "--space", "paper", "--no-latency", "--format", "csv")
+    assert status == 0
+    records = list(csv.DictReader(io.StringIO(out)))
+    depths = (3, 4, 6, 3)
+    assert [r["arch"] for r in records] == [
+        resolve("alternated", depths).canonical,
+        resolve("RI", depths).canonical,
+        resolve("IR", depths).canonical,
+        "timm:resnet50",
+        "timm:mobilenetv1_100",
+        "timm:mobilenetv2_100",
+    ]
+    assert [r["family"] for r in records] == ["alternated", "RI", "IR", *["baseline"] * 3]
+    # 48 px faces: baselines get the small-input stem, as a paper study trains them.
+    assert {r["stem"] for r in records[3:]} == {"small"}
+    assert all(int(r["params"]) > 1e6 and int(r["flops"]) > 1e8 for r in records)
+    # The space's MobileNetV2 expansion (6) makes IR's I blocks heavier than at the default 2.
+    default_ir = bench_set(["IR"], None)
+    assert default_ir.skeleton == {}
+    status, out, _ = bench(capsys, "IR", "--no-latency", "--format", "json")
+    default_flops = json.loads(out)["results"][0]["flops"]
+    assert int(records[2]["flops"]) > default_flops
+
+
+def test_latency_per_batch_in_every_format(capsys):
+    args = ["RR II", "--depths", "2,2", "--widths", "16,32", "--input", "1x16x16"]
+    args += ["--batch", "1,4", "--repeats", "3", "--max-seconds", "5"]
+    status, out, _ = bench(capsys, *args, "--format", "json")
+    assert status == 0
+    report = json.loads(out)
+    (row,) = report["results"]
+    assert row["arch"] == "RR|II" and row["family"] == "RI"
+    assert [lat["batch"] for lat in row["latency"]] == [1, 4]
+    for lat in row["latency"]:
+        assert lat["repeats"] == 3
+        assert 0 < lat["median_ms"] <= lat["p90_ms"] <= lat["max_ms"]
+        assert lat["images_per_s"] == pytest.approx(lat["batch"] / lat["median_ms"] * 1000)
+    assert report["environment"]["threads"] == 1
+
+    status, out, _ = bench(capsys, *args)
+    lines = out.splitlines()
+    assert "inference latency on cpu" in lines[0]
+    header = lines[1].split()
+    assert header[:5] == ["arch", "family", "stem", "params", "GFLOPs"]
+    assert "median" in header and "p90" in header and "images/s" in header
+    assert lines[3].startswith("RR|II") and lines[4].split()[0] == "4"  # batch 4, same model
+
+    status, out, _ = bench(capsys, *args, "--format", "md")
+    assert out.splitlines()[0].startswith("| arch | family |")
+    assert len(out.splitlines()) == 4  # header, rule, one line per batch size
+
+    status, out, _ = bench(capsys, *args, "--format", "csv")
+    records = list(csv.DictReader(io.StringIO(out)))
+    assert [int(r["batch"]) for r in records] == [1, 4]
+
+
+def test_one_architecture_spelled_twice_is_measured_once(capsys):
+    status, out, _ = bench(capsys, "RI", "RRR|RRRR|RIIIII|III", "--no-latency", "--format", "json")
+    assert status == 0
+    assert [r["input"] for r in json.loads(out)["results"]] == ["RI"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["RX"], "unknown block 'X'"),
+        (["timm:resnet5"], "did you mean timm:resnet50"),
+        (["--space", "no_such_space"], "no_such_space"),
+        ([], "name architectures to bench"),
+        (["RI", "--batch", "0"], "--batch"),
+        (["RI", "--input", "48x48"], "CxHxW"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(capsys, args, message):
+    status, out, err = bench(capsys, *args, "--no-latency")
+    assert status == 2
+    assert out == ""
+    assert err.startswith("harness: error:") and message in err
+    assert "Traceback" not in err
+
+
+def test_an_unknown_architecture_fails_before_any_measurement(capsys, monkeypatch):
+    import harness.measure
+
+    def no_flops(*args, **kwargs):
+        raise AssertionError("measured before every architecture was checked")
+
+    monkeypatch.setattr(harness.measure, "count_flops", no_flops)
+    status, _, err = bench(capsys, "RI", "timm:resnet5", "--no-latency")
+    assert status == 2 and "resnet5" in err
+
+
+def test_built_in_paper_space_matches_the_file(monkeypatch):
+    from_file = space_set("paper")
+    # As if harness.search could not be imported: the built-in fallback must agree.
+    monkeypatch.setitem(sys.modules, "harness.search.space", None)
+    built_in = space_set("paper")
+    assert built_in.archs == from_file.archs
+    assert Skeleton.from_dict(built_in.skeleton) == Skeleton.from_dict(from_file.skeleton)
+    with pytest.raises(ConfigError, match="only --space paper is built in"):
+        space_set("rir_orderings")
