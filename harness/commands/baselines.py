@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from harness.commands._training import add_training_args, config_from_args
-from harness.commands.trials import add_db_arg, render_table
+from harness.commands.trials import _cell, add_db_arg, fmt_percent, render_table
 from harness.errors import ConfigError
 
 DEFAULT_STUDY = "baselines"
@@ -75,8 +75,8 @@ def run(args: argparse.Namespace) -> int:
                     "status": outcome.status,
                     "stem": str(outcome.config.get("baseline_stem")),
                     "resize": str(outcome.config.get("resize") or "-"),
-                    "val acc %": _pct(outcome.val_acc),
-                    "test acc %": _pct(outcome.test_acc),
+                    "val acc %": _cell(outcome.val_acc, fmt_percent),
+                    "test acc %": _cell(outcome.test_acc, fmt_percent),
                     "params (M)": f"{outcome.params / 1e6:.2f}",
                     "MFLOPs": f"{outcome.flops / 1e6:.1f}",
                     "latency ms": "-"
@@ -91,7 +91,3 @@ def run(args: argparse.Namespace) -> int:
     print(render_table(list(rows[0]), [list(r.values()) for r in rows]))
     print(f"recorded in {store.url} (study {args.study})")
     return 1 if failures else 0
-
-
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{100 * value:.2f}"
