@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
@@ -357,18 +358,20 @@ def test_ferplus_all10_keeps_unknown_and_not_a_face(ferplus_dir):
 
 
 @pytest.mark.parametrize("mode", ["probability", "crossentropy"])
-def test_ferplus_soft_modes_give_distributions(ferplus_dir, mode):
+def test_ferplus_soft_modes_give_distributions_for_train_only(ferplus_dir, mode):
     ds = load_dataset(f"ferplus:{ferplus_dir}?mode={mode}")
     train = ds.splits["train"]
     assert ds.label_mode == train.label_mode == mode and train.soft
     assert train.labels.dtype.is_floating_point and train.labels.shape[1] == 8
     np.testing.assert_allclose(train.labels.sum(1).numpy(), 1.0, rtol=1e-6)
-    # Row 1: happiness 7, neutral 3 -> 0.7 / 0.3. Row 8: neutral 6, then happiness and
-    # unknown tie at 2; unknown is put back: 6 / 8 and 2 / 8.
+    # Row 1: happiness 7, neutral 3 -> 0.7 / 0.3.
     np.testing.assert_allclose(train.labels[1, :2].numpy(), [0.3, 0.7], rtol=1e-6)
-    np.testing.assert_allclose(
-        ds.splits["val"].labels[1].numpy(), [0.75, 0.25, 0, 0, 0, 0, 0, 0], atol=1e-7
-    )
+    # Val and test carry majority's hard labels (row 8's soft label would be 6/8, 2/8).
+    majority = load_dataset(f"ferplus:{ferplus_dir}")
+    for name in ("val", "test"):
+        split = ds.splits[name]
+        assert not split.soft and split.labels.dtype == torch.int64
+        assert torch.equal(split.labels, majority.splits[name].labels)
     other = load_dataset(
         f"ferplus:{ferplus_dir}?mode={'crossentropy' if mode == 'probability' else 'probability'}"
     )
@@ -408,28 +411,169 @@ def test_ferplus_bad_votes_and_missing_files(ferplus_dir, tmp_path):
         load_dataset(f"ferplus:{empty}")
 
 
-def test_ferplus_png_folders_match_the_csv_layout(ferplus_dir, tmp_path):
-    """The folders Microsoft's generate_training_data.py writes: label.csv with a face box column."""
-    root = tmp_path / "pngs"
-    folders = {
-        "Training": "FER2013Train",
-        "PublicTest": "FER2013Valid",
-        "PrivateTest": "FER2013Test",
-    }
-    label_rows: dict[str, list] = {name: [] for name in folders.values()}
-    for row, (usage, name, counts) in enumerate(NEW_ROWS):
+PNG_FOLDERS = {
+    "Training": "FER2013Train",
+    "PublicTest": "FER2013Valid",
+    "PrivateTest": "FER2013Test",
+}
+
+
+def write_png_folders(root: Path, rows) -> Path:
+    """The folders Microsoft's generate_training_data.py writes: named rows only, label.csv
+    with a face box column; image of row i is face(i)."""
+    label_rows: dict[str, list] = {name: [] for name in PNG_FOLDERS.values()}
+    for row, (usage, name, counts) in enumerate(rows):
         if not name:
             continue
-        folder = root / folders[usage]
+        folder = root / PNG_FOLDERS[usage]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(face(row)).save(folder / name, compress_level=0)
-        label_rows[folders[usage]].append([name, "(0, 0, 48, 48)", *counts])
-    for name, rows in label_rows.items():
+        label_rows[PNG_FOLDERS[usage]].append([name, "(0, 0, 48, 48)", *counts])
+    for name, label_rows_of in label_rows.items():
+        (root / name).mkdir(parents=True, exist_ok=True)
         with open(root / name / "label.csv", "w", newline="") as stream:
-            csv.writer(stream).writerows(rows)
+            csv.writer(stream).writerows(label_rows_of)
+    return root
+
+
+def test_ferplus_png_folders_match_the_csv_layout(ferplus_dir, tmp_path):
+    root = write_png_folders(tmp_path / "pngs", NEW_ROWS)
     from_pngs = load_dataset(f"ferplus:{root}")
     from_csv = load_dataset(f"ferplus:{ferplus_dir}")
     assert from_pngs.fingerprint == from_csv.fingerprint
     (root / "FER2013Valid" / "fer0000009.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match="cannot read image .*fer0000009.png"):
         load_dataset(f"ferplus:{root}", cache=False)
+
+
+# --- FER+ label modes: what each split holds -----------------------------------------------
+
+# Rows where the rules disagree; "!" marks what majority drops but the soft rule keeps
+# (and so what an argmax tie would have labelled), "~" the reverse.
+MODE_ROWS = [
+    ("Training", "fer0000000.png", votes(neutral=10)),
+    ("Training", "fer0000001.png", votes(happiness=7, neutral=3)),
+    ("Training", "fer0000002.png", votes(neutral=4, happiness=4, surprise=2)),  # !
+    ("Training", "", votes(NF=10)),  # not FER+: kept by plurality only
+    ("Training", "fer0000004.png", votes(sadness=5, anger=5)),  # !
+    ("PublicTest", "fer0000005.png", votes(anger=8, disgust=2)),
+    ("PublicTest", "fer0000006.png", votes(neutral=4, happiness=3, surprise=3)),  # !
+    ("PublicTest", "fer0000007.png", votes()),  # no votes at all
+    ("PrivateTest", "fer0000008.png", votes(surprise=6, fear=4)),
+    ("PrivateTest", "fer0000009.png", votes(neutral=4, sadness=4, anger=2)),  # !
+    ("PrivateTest", "fer0000010.png", votes(neutral=7, happiness=2, surprise=2, sadness=2)),  # ~
+    ("PrivateTest", "fer0000011.png", votes(unknown=9, neutral=1)),
+    ("PrivateTest", "fer0000012.png", votes(contempt=6, disgust=4)),
+    ("PrivateTest", "fer0000013.png", votes(fear=3, surprise=3, unknown=3, NF=1)),  # !
+    ("PrivateTest", "", votes(neutral=10)),
+]
+MODE_USAGE = {"train": "Training", "val": "PublicTest", "test": "PrivateTest"}
+EIGHT_CLASS_MODES = ["majority", "probability", "crossentropy"]
+
+
+@pytest.fixture(params=["csv", "png"])
+def modes_dir(request, tmp_path) -> Path:
+    """MODE_ROWS in both of Microsoft's formats; image of row i is face(i)."""
+    if request.param == "png":
+        return write_png_folders(tmp_path / "pngs", MODE_ROWS)
+    write_fer2013(
+        tmp_path / "fer2013.csv", [(0, face(i), u) for i, (u, _, _) in enumerate(MODE_ROWS)]
+    )
+    write_fer2013new(tmp_path / "fer2013new.csv", MODE_ROWS)
+    return tmp_path
+
+
+def rows_of(split) -> list[int]:
+    """MODE_ROWS indices of a split's images (each face(i) is distinct)."""
+    index = {face(i).tobytes(): i for i in range(len(MODE_ROWS))}
+    return [index[image[0].numpy().tobytes()] for image in split.images]
+
+
+def test_every_8_class_mode_scores_the_same_test_rows_with_majority_labels(modes_dir):
+    loaded = {mode: load_dataset(f"ferplus:{modes_dir}?mode={mode}") for mode in EIGHT_CLASS_MODES}
+    surprise, neutral, contempt, anger = (
+        EMOTIONS.index(e) for e in ("surprise", "neutral", "contempt", "anger")
+    )
+    for mode, ds in loaded.items():
+        assert rows_of(ds.splits["test"]) == [8, 10, 12], mode
+        assert ds.splits["test"].labels.tolist() == [surprise, neutral, contempt], mode
+        assert rows_of(ds.splits["val"]) == [5] and ds.splits["val"].labels.tolist() == [anger]
+        for name in ("val", "test"):
+            assert ds.splits[name].labels.dtype == torch.int64 and not ds.splits[name].soft
+    # Training is where the modes differ: the soft rule keeps the ties majority drops.
+    assert rows_of(loaded["majority"].splits["train"]) == [0, 1]
+    soft = loaded["crossentropy"].splits["train"]
+    assert rows_of(soft) == [0, 1, 2, 4] and soft.soft
+    np.testing.assert_allclose(soft.labels[2, :2].numpy(), [0.5, 0.5])
+    assert any("as in Microsoft's train.py" in note for note in loaded["probability"].notes)
+
+
+# plurality's label of each MODE_ROWS row: most raw votes, ties to the first column.
+PLURALITY = ["neutral", "happiness", "neutral", "NF", "sadness", "anger", "neutral", "unknown",
+             "surprise", "neutral", "neutral", "unknown", "contempt", "surprise", "neutral"]  # fmt: skip
+
+
+def test_plurality_keeps_every_fer2013_row_with_ten_classes(modes_dir):
+    ds = load_dataset(f"ferplus:{modes_dir}?mode=plurality")
+    assert ds.classes == VOTE_COLUMNS and ds.label_mode == "plurality"
+    # Every row of fer2013.csv; the PNG folders hold only the rows with an image name.
+    has_all_rows = modes_dir.name != "pngs"
+    for name, usage in MODE_USAGE.items():
+        rows = [
+            i for i, (u, image, _) in enumerate(MODE_ROWS) if u == usage and (image or has_all_rows)
+        ]
+        assert rows_of(ds.splits[name]) == rows
+        assert ds.splits[name].labels.tolist() == [VOTE_COLUMNS.index(PLURALITY[i]) for i in rows]
+    assert sum(len(split) for split in ds.splits.values()) == (15 if has_all_rows else 13)
+    assert any("4 rows with a tied top count" in note for note in ds.notes), ds.notes
+
+
+def plurality(row) -> int:
+    keep, labels = labels_from_votes(np.array([row]), "plurality")
+    assert keep.tolist() == [True]
+    return int(labels[0])
+
+
+def test_plurality_tie_rule_first_column_and_no_votes_is_unknown():
+    assert plurality(votes(neutral=4, happiness=4, surprise=2)) == VOTE_COLUMNS.index("neutral")
+    assert plurality(votes(sadness=3, anger=3, unknown=3, NF=1)) == VOTE_COLUMNS.index("sadness")
+    assert plurality(votes(unknown=5, NF=5)) == VOTE_COLUMNS.index("unknown")
+    assert plurality(votes(contempt=5, NF=5)) == VOTE_COLUMNS.index("contempt")
+    assert plurality(votes()) == VOTE_COLUMNS.index("unknown")
+    # Raw votes: a single vote still counts (majority would drop this row).
+    assert (
+        plurality(votes(fear=1)) == VOTE_COLUMNS.index("fear") and majority(votes(fear=1)) is None
+    )
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(vote_rows, min_size=1, max_size=12))
+def test_plurality_label_is_the_first_column_with_the_most_votes(rows):
+    keep, labels = labels_from_votes(np.array(rows), "plurality")
+    assert keep.all()
+    for row, label in zip(rows, labels, strict=True):
+        if max(row) == 0:
+            assert label == VOTE_COLUMNS.index("unknown")
+        else:
+            assert row[label] == max(row) and max(row[:label], default=-1) < max(row)
+
+
+def test_modes_have_distinct_records_and_fingerprints(ferplus_dir):
+    from harness.data.ferplus import MODES
+    from harness.data.spec import KINDS
+
+    (mode_option,) = [o for o in KINDS["ferplus"][1] if o.name == "mode"]
+    assert mode_option.choices == MODES
+    loaded = [load_dataset(f"ferplus:{ferplus_dir}?mode={mode}") for mode in MODES]
+    assert [ds.summary()["label_mode"] for ds in loaded] == list(MODES)
+    assert len({ds.fingerprint for ds in loaded}) == len(MODES)
+    assert len({ds.spec for ds in loaded}) == len(MODES)
+
+
+def test_unknown_mode_is_one_line_and_exit_status_2(ferplus_dir, capsys):
+    assert main(["data", "show", f"ferplus:{ferplus_dir}?mode=plural"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("harness: error: ")
+    assert "'plural'" in err and "all10, plurality" in err
+    with pytest.raises(DataError, match="unknown FER\\+ mode 'vote'"):
+        labels_from_votes(np.array([votes(neutral=10)]), "vote")

@@ -23,8 +23,8 @@ from harness.cli import main
 from harness.report import ReportError, markdown_leaderboard, write_report
 from harness.report.format import percent, percent_pm, si
 from harness.report.gather import input_remedy
-from harness.report.stats import mean_ci, t_ppf, t_sf2, welch
 from harness.report.tables import pareto_front
+from harness.stats import mean_ci, welch
 from harness.store import Store
 
 DATA = "synthetic?n=600&size=32"
@@ -222,14 +222,6 @@ def plot_data(html: str, div_id: str) -> tuple[list[dict[str, Any]], dict[str, A
 # -- statistics ---------------------------------------------------------------------------
 
 
-def test_t_distribution_matches_reference_values() -> None:
-    # Reference values from statistical tables (and SciPy).
-    assert t_sf2(2.0, 10) == pytest.approx(0.073388, abs=1e-6)
-    assert t_ppf(0.975, 10) == pytest.approx(2.228139, abs=1e-6)
-    assert t_ppf(0.975, 1) == pytest.approx(12.706205, abs=1e-5)
-    assert t_sf2(0.0, 5) == pytest.approx(1.0)
-
-
 def test_welch_matches_reference_and_refuses_too_few_runs() -> None:
     result = welch([1, 2, 3, 4], [2, 4, 6, 8, 10])
     assert result is not None
@@ -325,26 +317,72 @@ def test_header_counts_trials_by_status(page: str, store: Store) -> None:
 
 
 def test_family_comparison_matches_the_runs(page: str, store: Store) -> None:
-    frame = store.trials_frame(status="complete")
+    # Set 1 is study `orderings` (one protocol, data, setting and skeleton); the search
+    # study's runs differ in study and learning rate, so none of them is pooled in.
+    frame = store.trials_frame(study="orderings", status="complete")
     candidates = frame[frame["kind"] == "candidate"]
     summary = {row[0]: row for row in tables_of(page)["family-summary"]}
     for family in ("alternated", "RI", "IR", "other"):
         values = list(candidates.loc[candidates["family"] == family, "test_acc"])
         assert int(summary[family][1]) == len(values)
-        assert summary[family][2] == percent(statistics.mean(values))
-    assert summary["other"][4] == "not enough runs"
+        assert summary[family][3] == percent(statistics.mean(values))
+    assert summary["other"][5] == "not enough runs"
 
-    pairs = {(r[0], r[1]): r for r in tables_of(page)["pairwise"]}
+    rows = tables_of(page)["pairwise"]
+    pairs = {(r[0], r[1]): r for r in rows}
     ri = list(candidates.loc[candidates["family"] == "RI", "test_acc"])
     alternated = list(candidates.loc[candidates["family"] == "alternated", "test_acc"])
     row = pairs[("RI", "alternated")]
     assert (int(row[2]), int(row[3])) == (len(ri), len(alternated))
     expected = welch(ri, alternated)
     if expected is None:
-        assert "cannot test" in row[9] or "not enough" in row[9]
+        assert "cannot test" in row[10] or "not enough" in row[10]
     else:
         assert row[8] == f"{expected.p:.3g}"
-    assert "not enough runs" in pairs[("RI", "other")][9]
+    assert "not enough runs" in pairs[("RI", "other")][10]
+    # Holm over the table's testable rows.
+    raw = [float(r[8]) if r[8] != "–" else math.nan for r in rows]
+    adjusted = [float(r[9]) if r[9] != "–" else math.nan for r in rows]
+    from harness.stats import holm
+
+    for got, want in zip(adjusted, holm(raw), strict=True):
+        assert (math.isnan(got) and math.isnan(want)) or got == pytest.approx(want, rel=2e-3)
+
+
+def test_comparison_says_what_it_held_fixed_and_is_marked_a_pipeline_check(page: str) -> None:
+    section = page[page.index('id="families"') :]
+    held = section[section.index('class="facts held"') :]
+    held = held[: held.index("</dl>")]
+    assert "<dt>study</dt><dd>orderings</dd>" in held
+    assert "<dt>data</dt><dd>synthetic?n=600&amp;" in held and "size=32" in held
+    assert "<dt>protocol</dt><dd>fast</dd>" in held
+    assert "<dt>seeds</dt><dd>0, 1</dd>" in held
+    assert "widths 64/128/256/512 × 0.125" in held
+    assert "Pipeline check, not a finding" in section[: section.index("<h3>")]
+    assert "Holm" in section
+
+
+def test_networks_are_compared_seed_by_seed_and_image_by_image(page: str, store: Store) -> None:
+    from harness.stats import mcnemar, paired
+
+    frame = store.trials_frame(study="orderings", status="complete")
+    by_arch = {arch: part.set_index("seed").sort_index() for arch, part in frame.groupby("arch")}
+    rows = {(r[0], r[1]): r for r in tables_of(page)["paired"]}
+    ri, alternated = by_arch[RI_PAPER], by_arch["IRI|RIRI|RIRIRI|RIR"]
+    row = rows.get((RI_PAPER, "IRI|RIRI|RIRIRI|RIR")) or rows[("IRI|RIRI|RIRIRI|RIR", RI_PAPER)]
+    first_is_ri = row[0] == RI_PAPER
+    a, b = (ri, alternated) if first_is_ri else (alternated, ri)
+    assert int(row[2]) == 2  # both seeds shared
+    expected = paired(list(a["test_acc"]), list(b["test_acc"]))
+    assert row[5] == (f"{expected.p:.3g}" if not math.isnan(expected.p) else "–")
+    # McNemar on seed 0's two models, from the stored per-image predictions.
+    ids = [int(a.loc[0, "trial_id"]), int(b.loc[0, "trial_id"])]
+    stored = store.trial_columns(ids, ["test_predictions", "test_targets"])
+    first, second = stored[ids[0]], stored[ids[1]]
+    assert len(first["test_predictions"]) == len(first["test_targets"]) > 0
+    test = mcnemar(first["test_predictions"], second["test_predictions"], first["test_targets"])
+    assert row[8].startswith(f"{test.only_a} / {test.only_b} of {test.n} (seed 0)")
+    assert row[9] == f"{test.p:.3g}"
 
 
 def test_scatter_shows_families_baselines_and_the_pareto_front(page: str, store: Store) -> None:

@@ -586,6 +586,14 @@ INSERT INTO harness_latencies VALUES (1, 1, 1, 'cpu', 1, 2, 3.0, 3.5, 2.9, 4.0, 
 """
 
 
+# Version 2 adds each trial's per-image test predictions and targets (McNemar's test).
+V2_SQLITE = V1_SQLITE.replace(
+    "started_at DATETIME NOT NULL, finished_at DATETIME, PRIMARY KEY (id),",
+    "started_at DATETIME NOT NULL, finished_at DATETIME, test_predictions JSON, "
+    "test_targets JSON, PRIMARY KEY (id),",
+).replace("('schema_version', '1')", "('schema_version', '2')")
+
+
 def write_by_hand(path, script: str) -> None:
     with sqlite3.connect(path) as connection:
         connection.executescript(script)
@@ -626,8 +634,8 @@ def assert_old_data_intact(store: Store) -> None:
 
 def test_current_models_match_latest_frozen_schema(tmp_path):
     """Changing models.py without a new schema version (and its frozen DDL) fails here."""
-    assert SCHEMA_VERSION == 1, "add V{n}_SQLITE for the new version and compare against it"
-    write_by_hand(tmp_path / "frozen.db", V1_SQLITE)
+    assert SCHEMA_VERSION == 2, "add V{n}_SQLITE for the new version and compare against it"
+    write_by_hand(tmp_path / "frozen.db", V2_SQLITE)
     Store(sqlite_url(tmp_path / "fresh.db")).close()
     assert columns_of(tmp_path / "fresh.db") == columns_of(tmp_path / "frozen.db")
 
@@ -639,13 +647,29 @@ def test_version_1_file_written_by_hand_opens_without_data_loss(tmp_path):
         assert_old_data_intact(store)
         new_trial = record_trial(store, study="old", arch="RRR|IIII")[2]
         assert new_trial == 2
+        store.finish_trial(
+            new_trial, status="complete", test_predictions=[1, 0], test_targets=[1, 1]
+        )
+        assert store.trial_columns([1, new_trial], ["test_predictions", "test_targets"]) == {
+            1: {"test_predictions": None, "test_targets": None},
+            new_trial: {"test_predictions": [1, 0], "test_targets": [1, 1]},
+        }
+    # The upgraded file has exactly the columns of a fresh version-2 file.
+    write_by_hand(tmp_path / "frozen.db", V2_SQLITE)
+    assert columns_of(path) == columns_of(tmp_path / "frozen.db")
 
 
 def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
-    """A version-1 file opened by a (pretend) version-3 harness runs steps 1->2 and 2->3."""
+    """A version-1 file opened by a (pretend) version-4 harness runs the real step 1->2,
+    then pretend steps 2->3 and 3->4, in order."""
     path = tmp_path / "v1.db"
     write_by_hand(path, V1_SQLITE)
     ran = []
+    real_step = migrations.STEPS[1]
+
+    def real(connection):
+        real_step(connection)
+        ran.append(1)
 
     def add_notes(connection):
         ops = migrations.operations(connection)
@@ -653,29 +677,30 @@ def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
             batch.add_column(
                 __import__("sqlalchemy").Column("notes", __import__("sqlalchemy").Text)
             )
-        ran.append(1)
+        ran.append(2)
 
     def fill_notes(connection):
         from sqlalchemy import column, table, update
 
         trials = table("harness_trials", column("notes"))
         connection.execute(update(trials).values(notes="migrated"))
-        ran.append(2)
+        ran.append(3)
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 3)
-    monkeypatch.setitem(migrations.STEPS, 1, add_notes)
-    monkeypatch.setitem(migrations.STEPS, 2, fill_notes)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 4)
+    monkeypatch.setitem(migrations.STEPS, 1, real)
+    monkeypatch.setitem(migrations.STEPS, 2, add_notes)
+    monkeypatch.setitem(migrations.STEPS, 3, fill_notes)
     with Store(sqlite_url(path)) as store:
-        assert ran == [1, 2]
+        assert ran == [1, 2, 3]
         assert_old_data_intact(store)
         with store.engine.connect() as connection:
-            assert migrations.schema_version(connection) == 3
+            assert migrations.schema_version(connection) == 4
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT notes FROM harness_trials").fetchall() == [("migrated",)]
     connection.close()
     # Opening again does not migrate twice.
     Store(sqlite_url(path)).close()
-    assert ran == [1, 2]
+    assert ran == [1, 2, 3]
 
     # Back to the real code: the file is now newer than it.
     monkeypatch.undo()
@@ -707,7 +732,7 @@ def test_newer_schema_is_refused(tmp_path):
         connection.execute("UPDATE harness_meta SET value = '99' WHERE key = 'schema_version'")
     connection.close()
     with pytest.raises(
-        StoreError, match=r"schema version 99, newer than this harness knows \(1\): upgrade harness"
+        StoreError, match=r"schema version 99, newer than this harness knows \(2\): upgrade harness"
     ):
         Store(sqlite_url(path))
 

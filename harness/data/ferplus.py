@@ -13,19 +13,27 @@ Two layouts are read:
 
 When both are present the CSV files win (faster to parse).
 
-Label modes follow Microsoft's reference code (src/ferplus.py); in all of
-them an emotion with a single vote first counts as zero:
+Label modes (docs/data.md has the rules in full, with the counts each gives):
 
-- `majority` (default): 8 emotions; keep the top emotion if it has more than
-  half of the votes; otherwise, or if the top is unknown / not a face, drop.
-- `probability` / `crossentropy`: take emotions in vote order (ties
-  together) until they hold 75% of the votes or three are taken; drop the
-  image when they hold 50% or less, when more than three tie in, or when
-  unknown / not-a-face leads. Labels are float32 (N, 8) distributions;
-  `crossentropy` trains on them, `probability` draws a hard label from them
-  every time an image is seen (see `harness.data.sample_hard_labels`).
+- `majority` (default), `probability`, `crossentropy`: Microsoft's reference
+  code (src/ferplus.py, src/train.py), 8 emotions. An emotion with a single
+  vote first counts as zero. `majority` keeps the top emotion if it has more
+  than half of the votes, else (or if the top is unknown / not a face) drops
+  the image. `probability` / `crossentropy` label the *training* split with
+  float32 (N, 8) distributions: emotions in vote order (ties together) until
+  they hold 75% of the votes or three are taken; drop the image when they
+  hold 50% or less, when more than three tie in, or when unknown / not-a-face
+  leads. `crossentropy` trains on them, `probability` draws a hard label from
+  them each time an image is seen. Their val and test splits are the
+  `majority` ones, hard labels included, as Microsoft's train.py does: all
+  three modes are scored on the same images and labels, and no argmax of a
+  tied distribution decides a test label.
 - `all10`: our reading of the seed paper's Dense(10) head: the majority rule
   over all 10 columns, keeping `unknown` and `NF` as classes 8 and 9.
+- `plurality`: the reading that keeps FER2013's full splits: every row of
+  fer2013.csv, image name or not, labelled with the column holding the most
+  raw votes (10 classes). Ties go to the first of the tied columns in file
+  order (what numpy's argmax does); a row with no votes at all is `unknown`.
 """
 
 from __future__ import annotations
@@ -42,7 +50,7 @@ from harness.data.spec import DataSpec
 from harness.data.types import SPLITS, RawData
 from harness.errors import DataError
 
-__all__ = ["EMOTIONS", "VOTE_COLUMNS", "labels_from_votes", "load"]
+__all__ = ["EMOTIONS", "MODES", "VOTE_COLUMNS", "eval_mode", "labels_from_votes", "load"]
 
 VOTE_COLUMNS: tuple[str, ...] = (
     "neutral",
@@ -59,6 +67,11 @@ VOTE_COLUMNS: tuple[str, ...] = (
 EMOTIONS: tuple[str, ...] = VOTE_COLUMNS[:8]
 NEW_HEADER: tuple[str, ...] = ("Usage", "Image name", *VOTE_COLUMNS)
 FOLDERS = ("FER2013Train", "FER2013Valid", "FER2013Test")  # in SPLITS order
+# spec.py lists the same names as the `mode` option's choices (a test checks).
+MODES: tuple[str, ...] = ("majority", "probability", "crossentropy", "all10", "plurality")
+SOFT_MODES: tuple[str, ...] = ("probability", "crossentropy")
+TEN_CLASS_MODES: tuple[str, ...] = ("all10", "plurality")
+UNKNOWN = VOTE_COLUMNS.index("unknown")
 
 
 def load(spec: DataSpec, cache: Cache) -> RawData:
@@ -207,6 +220,22 @@ def _read_folders(label_files: list[Path]) -> dict[str, np.ndarray]:
     }
 
 
+def eval_mode(mode: str) -> str:
+    """The rule that labels val and test under `mode`.
+
+    Microsoft's train.py reads val and test with `majority` whatever the
+    training mode, so the soft modes are scored on the images and hard labels
+    of `majority`; the other modes label every split with their own rule.
+    """
+    _check_mode(mode)
+    return "majority" if mode in SOFT_MODES else mode
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise DataError(f"unknown FER+ mode {mode!r} (known: {', '.join(MODES)})")
+
+
 def _to_raw(
     images: np.ndarray,
     usage: np.ndarray,
@@ -215,30 +244,65 @@ def _to_raw(
     mode: str,
     source: str,
 ) -> RawData:
-    keep, labels = labels_from_votes(votes, mode)
-    keep &= has_name
-    classes = VOTE_COLUMNS if mode == "all10" else EMOTIONS
+    rules = {"train": mode, "val": eval_mode(mode), "test": eval_mode(mode)}
+    labelled = {rule: labels_from_votes(votes, rule) for rule in set(rules.values())}
+    # plurality is defined on every FER2013 row; the others only on FER+'s named ones.
+    in_source = np.ones_like(has_name) if mode == "plurality" else has_name
     splits = {}
+    kept = dropped = 0
     for code, name in enumerate(SPLITS):
-        rows = keep & (usage == code)
-        splits[name] = (images[rows][:, None], labels[rows])
+        keep, labels = labelled[rules[name]]
+        rows = usage == code
+        chosen = rows & keep & in_source
+        splits[name] = (images[chosen][:, None], labels[chosen])
+        kept += int(chosen.sum())
+        dropped += int((rows & in_source & ~keep).sum())
     unnamed = int((~has_name).sum())
-    dropped = int((has_name & ~keep).sum())
-    notes = [
-        f"FER+ from {source}: {int(keep.sum())} of {len(usage)} rows kept in mode {mode} "
-        f"({unnamed} without an image name, {dropped} dropped by the {mode} rule)"
-    ]
+    classes = VOTE_COLUMNS if mode in TEN_CLASS_MODES else EMOTIONS
+    if mode == "plurality":
+        why = f"every row, the {unnamed} without an image name too"
+    elif mode in SOFT_MODES:
+        why = (
+            f"{unnamed} without an image name, {dropped} dropped: train by the {mode} rule, "
+            "val and test by the majority rule"
+        )
+    else:
+        why = f"{unnamed} without an image name, {dropped} dropped by the {mode} rule"
+    notes = [f"FER+ from {source}: {kept} of {len(usage)} rows kept in mode {mode} ({why})"]
+    if mode in SOFT_MODES:
+        notes.append(
+            f"{mode}: only train holds label distributions; val and test are the majority "
+            "mode's images with hard majority labels, as in Microsoft's train.py"
+        )
+    if mode == "plurality":
+        counts = np.asarray(votes)
+        top = counts.max(1)
+        tied = int((((counts == top[:, None]).sum(1) > 1) & (top > 0)).sum())
+        empty = int((top == 0).sum())
+        notes.append(
+            f"plurality: {tied} rows with a tied top count went to the first tied column "
+            f"(order {', '.join(VOTE_COLUMNS)}); {empty} rows without votes are unknown"
+        )
     return RawData(classes=classes, label_mode=mode, splits=splits, notes=notes)
 
 
 def labels_from_votes(votes: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndarray]:
-    """(keep (N,) bool, labels) for (N, 10) vote counts under a FER+ label mode.
+    """(keep (N,) bool, labels) for (N, 10) vote counts under one FER+ labelling rule.
 
-    Labels are int64 class indices (majority, all10) or float32 (N, 8)
-    distributions (probability, crossentropy); rows with keep False hold
-    placeholders.
+    Labels are int64 class indices (majority, all10, plurality) or float32
+    (N, 8) distributions (probability, crossentropy); rows with keep False
+    hold placeholders. This is the rule alone: which rule labels val and test
+    is `eval_mode`'s choice.
     """
-    raw = np.asarray(votes, dtype=np.float64).copy()
+    _check_mode(mode)
+    counts = np.asarray(votes)
+    if mode == "plurality":
+        # Raw votes: dropping single votes could only turn a clear plurality
+        # into a tie. argmax takes the first of tied maxima, i.e. column order.
+        top = counts.argmax(1)
+        top[counts.max(1) == 0] = UNKNOWN  # nobody voted: no emotion to invent
+        return np.ones(len(counts), dtype=bool), top.astype(np.int64)
+    raw = counts.astype(np.float64)
     raw[raw <= 1] = 0.0  # a single vote is an outlier
     total = raw.sum(1)
     if mode in ("majority", "all10"):
@@ -247,16 +311,12 @@ def labels_from_votes(votes: np.ndarray, mode: str) -> tuple[np.ndarray, np.ndar
         if mode == "majority":
             keep &= top < len(EMOTIONS)
         return keep, top.astype(np.int64)
-    if mode in ("probability", "crossentropy"):
-        emotion, dropped = _vote_order(raw, total)
-        keep = ~dropped & (emotion.argmax(1) < len(EMOTIONS))
-        kept = emotion[:, : len(EMOTIONS)]
-        sums = kept.sum(1, keepdims=True)
-        dist = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
-        return keep, dist.astype(np.float32)
-    raise DataError(
-        f"unknown FER+ mode {mode!r} (known: majority, probability, crossentropy, all10)"
-    )
+    emotion, dropped = _vote_order(raw, total)
+    keep = ~dropped & (emotion.argmax(1) < len(EMOTIONS))
+    kept = emotion[:, : len(EMOTIONS)]
+    sums = kept.sum(1, keepdims=True)
+    dist = np.divide(kept, sums, out=np.zeros_like(kept), where=sums > 0)
+    return keep, dist.astype(np.float32)
 
 
 def _vote_order(raw: np.ndarray, total: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -110,7 +110,7 @@ KINDS: dict[str, tuple[bool, tuple[Option, ...]]] = {
                 str,
                 "majority",
                 "FER+ label mode",
-                choices=("majority", "probability", "crossentropy", "all10"),
+                choices=("majority", "probability", "crossentropy", "all10", "plurality"),
             ),
             _DEDUP,
         ),

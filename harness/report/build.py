@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from harness.report import sections, tables
+from harness.report import comparisons, sections, tables
 from harness.report.format import count, number, percent_pm, si, text
 from harness.report.gather import gather, resolve_studies
 from harness.report.html import page
@@ -24,7 +24,7 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
     parts = [
         sections.leaderboard_section(board, len(data.studies) > 1),
         sections.cost_section(board),
-        sections.family_section(data.trials),
+        comparisons.comparison_section(store, data.trials),
         sections.curves_section(store, board),
         sections.confusion_section(store, data, board),
         sections.optuna_section(store, data),

@@ -105,18 +105,19 @@ def gather(store: Any, studies: list[str] | None = None) -> ReportData:
     frames = [store.trials_frame(study=name) for name in names]
     trials = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
 
-    # The JSON columns trials_frame leaves out are read per trial, for the few
-    # trials that need them: baselines (input remedy) and the newest (environment).
-    wanted = set(trials.loc[trials["kind"] == "baseline", "trial_id"].astype(int))
-    wanted.add(int(trials["trial_id"].max()))
-    details = {trial_id: store.trial(trial_id) for trial_id in sorted(wanted)}
-
-    remedies, pretrained = [], []
-    for trial_id, kind in zip(trials["trial_id"], trials["kind"], strict=True):
-        config = details.get(int(trial_id), {}).get("config") if kind == "baseline" else None
-        remedies.append(input_remedy(config) if kind == "baseline" else None)
-        pretrained.append(bool((config or {}).get("pretrained")))
-    trials = trials.assign(remedy=remedies, pretrained=pretrained)
+    # The recorded configs decide what may be compared with what (and a baseline's
+    # input remedy); the newest trial's full row gives the environment.
+    ids = [int(t) for t in trials["trial_id"]]
+    configs = store.trial_columns(ids, ["config"])
+    newest = int(trials["trial_id"].max())
+    details = {newest: store.trial(newest)}
+    config_column = [configs.get(i, {}).get("config") or {} for i in ids]
+    remedies = [
+        input_remedy(config) if kind == "baseline" else None
+        for config, kind in zip(config_column, trials["kind"], strict=True)
+    ]
+    pretrained = [bool(config.get("pretrained")) for config in config_column]
+    trials = trials.assign(remedy=remedies, pretrained=pretrained, config=config_column)
     trials["group"] = [_group_key(row) for row in trials.to_dict(orient="records")]
     return ReportData(
         url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details

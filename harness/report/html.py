@@ -29,6 +29,10 @@ h3 { font-size: 1.05em; margin: 20px 0 6px; }
 p, .note { max-width: 80ch; }
 .note { color: var(--muted); font-size: 0.92em; }
 .warn { color: #8a4b00; }
+.banner { max-width: none; margin: 10px 0; padding: 8px 12px; border-left: 5px solid #d93025;
+          background: #fce8e6; color: #5c1008; font-weight: 600; }
+dl.held { background: var(--band); padding: 8px 12px; border-radius: 4px; }
+h4 { font-size: 0.98em; margin: 16px 0 4px; }
 nav { font-size: 0.9em; margin: 8px 0 4px; display: flex; flex-wrap: wrap; gap: 4px 16px; }
 nav a { color: #1a5fb4; text-decoration: none; white-space: nowrap; }
 dl.facts { display: grid; grid-template-columns: max-content 1fr; gap: 3px 18px; margin: 14px 0;

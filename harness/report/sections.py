@@ -23,7 +23,6 @@ __all__ = [
     "confusion_section",
     "cost_section",
     "curves_section",
-    "family_section",
     "intro",
     "leaderboard_section",
     "optuna_section",
@@ -206,61 +205,6 @@ def cost_section(board: pd.DataFrame) -> Section:
     else:
         parts.append("<p class=note>No latency was measured for these trials.</p>")
     return Section("cost", "3. Accuracy against cost", "".join(parts))
-
-
-def family_section(trials: pd.DataFrame) -> Section:
-    samples = tables.family_samples(trials)
-    summary = tables.family_summary(samples)
-    tests = tables.pairwise_tests(samples)
-    parts = [
-        "<p class=note>Test accuracy of every complete run, by ordering family and by "
-        "baseline; the black bar is the mean with its 95% confidence interval (t "
-        "distribution). Pairwise: Welch's t-test, two-sided, not corrected for the number "
-        "of pairs.</p>"
-    ]
-    if any(samples.values()):
-        parts.append(figure_html(figures.family_figure(samples, summary), "fig-families"))
-    parts.append(
-        table(
-            ["group", "n", "mean test acc %", "sd", "95% CI"],
-            [
-                [
-                    r.group,
-                    r.n,
-                    percent(r.mean),
-                    percent(r.sd),
-                    "not enough runs" if r.n < 2 else f"{percent(r.low)} – {percent(r.high)}",
-                ]
-                for r in summary.itertuples()
-            ],
-            numeric=[1, 2, 3],
-            table_id="family-summary",
-        )
-    )
-    parts.append("<h3>Pairwise tests</h3>")
-    parts.append(
-        table(
-            ["A", "B", "n A", "n B", "A − B (pp)", "95% CI (pp)", "t", "df", "p", "verdict"],
-            [
-                [
-                    r.a,
-                    r.b,
-                    r.n_a,
-                    r.n_b,
-                    percent(r.diff),
-                    "–" if pd.isna(r.low) else f"{percent(r.low)} – {percent(r.high)}",
-                    number(r.t, 2),
-                    number(r.df, 1),
-                    "–" if pd.isna(r.p) else f"{r.p:.3g}",
-                    r.verdict,
-                ]
-                for r in tests.itertuples()
-            ],
-            numeric=[2, 3, 4, 6, 7, 8],
-            table_id="pairwise",
-        )
-    )
-    return Section("families", "4. Families compared", "".join(parts))
 
 
 def _curve_rows(board: pd.DataFrame) -> pd.DataFrame:

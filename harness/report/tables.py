@@ -8,27 +8,19 @@ accuracy (what is reported), so no choice is made on the test split.
 from __future__ import annotations
 
 import math
-from itertools import combinations
 from typing import Any
 
 import pandas as pd
 
-from harness.report.stats import MIN_RUNS, mean_ci, welch
+from harness.stats import mean_ci
 
 __all__ = [
-    "FAMILY_ORDER",
     "LEADERBOARD_COLUMNS",
-    "family_samples",
-    "family_summary",
     "leaderboard",
-    "pairwise_tests",
     "pareto_front",
     "status_counts",
 ]
 
-FAMILY_ORDER = ("alternated", "RI", "IR", "other")
-# The paper's questions first in the pairwise table.
-_FIRST_PAIRS = (("RI", "alternated"), ("RI", "IR"), ("alternated", "IR"))
 
 LEADERBOARD_COLUMNS = (
     "rank",
@@ -124,72 +116,6 @@ def pareto_front(frame: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
             keep.append(index)
             best = value
     return points.loc[keep]
-
-
-def family_samples(trials: pd.DataFrame) -> dict[str, list[float]]:
-    """Test accuracy of every complete trial by group: the four families, then each baseline."""
-    done = trials[(trials["status"] == "complete") & trials["test_acc"].notna()]
-    samples: dict[str, list[float]] = {name: [] for name in FAMILY_ORDER}
-    for row in done.sort_values("trial_id").itertuples():
-        name = row.arch if row.kind == "baseline" else row.family
-        samples.setdefault(name, []).append(float(row.test_acc))
-    return samples
-
-
-def family_summary(samples: dict[str, list[float]]) -> pd.DataFrame:
-    rows = []
-    for name, values in samples.items():
-        ci = mean_ci(values)
-        rows.append(
-            {"group": name, "n": ci.n, "mean": ci.mean, "sd": ci.sd, "low": ci.low, "high": ci.high}
-        )
-    return pd.DataFrame(rows, columns=["group", "n", "mean", "sd", "low", "high"])
-
-
-def pairwise_tests(samples: dict[str, list[float]]) -> pd.DataFrame:
-    """Welch's t-test for each pair of groups; `verdict` says "not enough runs" where so.
-
-    p-values are not corrected for the number of pairs: read them as evidence,
-    not as a family-wise decision.
-    """
-    names = list(samples)
-    pairs = [p for p in _FIRST_PAIRS if p[0] in samples and p[1] in samples]
-    for a, b in combinations(names, 2):
-        if (a, b) in pairs or (b, a) in pairs:
-            continue
-        if samples[a] or samples[b]:  # two empty groups say nothing worth a row
-            pairs.append((a, b))
-    rows = []
-    for a, b in pairs:
-        result = welch(samples[a], samples[b])
-        n_a, n_b = len(samples[a]), len(samples[b])
-        row: dict[str, Any] = {"a": a, "b": b, "n_a": n_a, "n_b": n_b}
-        if result is None:
-            if n_a < MIN_RUNS or n_b < MIN_RUNS:
-                verdict = f"not enough runs (need {MIN_RUNS} per group)"
-            else:
-                verdict = "no spread in either group: cannot test"
-            ci_a, ci_b = mean_ci(samples[a]), mean_ci(samples[b])
-            diff = ci_a.mean - ci_b.mean if n_a and n_b else math.nan
-            row.update(diff=diff, low=math.nan, high=math.nan, t=math.nan, df=math.nan, p=math.nan)
-        else:
-            row.update(
-                diff=result.diff,
-                low=result.low,
-                high=result.high,
-                t=result.t,
-                df=result.df,
-                p=result.p,
-            )
-            if result.p < 0.05:
-                verdict = f"{a} higher" if result.diff > 0 else f"{b} higher"
-            else:
-                verdict = "no clear difference"
-        row["verdict"] = verdict
-        rows.append(row)
-    return pd.DataFrame(
-        rows, columns=["a", "b", "n_a", "n_b", "diff", "low", "high", "t", "df", "p", "verdict"]
-    )
 
 
 def status_counts(trials: pd.DataFrame) -> dict[str, int]:

@@ -30,10 +30,20 @@ if TYPE_CHECKING:
 
 __all__ = ["SCHEMA_VERSION", "STEPS", "migrate", "operations", "schema_version"]
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+
+
+def _add_test_predictions(connection: Connection) -> None:
+    """1 -> 2: per-image test predictions and targets of each trial (McNemar's test)."""
+    from sqlalchemy import JSON, Column
+
+    with operations(connection).batch_alter_table("harness_trials") as batch:
+        batch.add_column(Column("test_predictions", JSON, nullable=True))
+        batch.add_column(Column("test_targets", JSON, nullable=True))
+
 
 # STEPS[v] upgrades a version-v database to v + 1 (v >= 1; version 0 is created fresh).
-STEPS: dict[int, Callable[[Connection], None]] = {}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_test_predictions}
 
 # Key of PostgreSQL's advisory lock held while migrating ("harness" in ASCII, fits a bigint).
 _PG_LOCK_KEY = 0x68_61_72_6E_65_73_73

@@ -136,6 +136,11 @@ class Trial(Base):
     worker: Mapped[str | None]
     started_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The best-validation model's class per test image and the true class, in split
+    # order (schema 2): two models on the same test images are compared image by
+    # image (McNemar's test), which accuracies alone cannot do.
+    test_predictions: Mapped[list[Any] | None]
+    test_targets: Mapped[list[Any] | None]
 
 
 class Epoch(Base):

@@ -341,6 +341,8 @@ class Store:
         train_seconds: float | None = None,
         eval_seconds: float | None = None,
         images_per_s: float | None = None,
+        test_predictions: list[int] | None = None,
+        test_targets: list[int] | None = None,
     ) -> None:
         """Set the final status and results; arguments left None keep what is stored."""
         _check(
@@ -359,6 +361,8 @@ class Store:
             "train_seconds": to_float(train_seconds),
             "eval_seconds": to_float(eval_seconds),
             "images_per_s": to_float(images_per_s),
+            "test_predictions": to_json(test_predictions),
+            "test_targets": to_json(test_targets),
         }
 
         def work(session: Session) -> None:
@@ -608,6 +612,28 @@ class Store:
             return tidy(pd.DataFrame([], columns=list(EPOCH_FRAME_COLUMNS)))
         rows = self._read(work, what="cannot read epochs")
         return tidy(pd.DataFrame(rows, columns=list(EPOCH_FRAME_COLUMNS)))
+
+    def trial_columns(self, trial_ids: Iterable[int], columns: Iterable[str]) -> dict[int, dict]:
+        """Some columns of the trials table (JSON ones too) for the given trials, by id:
+        what `trials_frame` leaves out because it is large (config, test predictions)."""
+        wanted = sorted({int(t) for t in trial_ids})
+        names = list(dict.fromkeys(columns))
+        unknown = [n for n in names if not hasattr(Trial, n)]
+        if unknown:
+            raise StoreError(f"no trial column {unknown[0]!r}")
+
+        def work(session: Session) -> dict[int, dict]:
+            found: dict[int, dict] = {}
+            for start in range(0, len(wanted), 500):  # bounded IN lists
+                chunk = wanted[start : start + 500]
+                query = select(Trial.id, *(getattr(Trial, n) for n in names)).where(
+                    Trial.id.in_(chunk)
+                )
+                for row in session.execute(query).mappings():
+                    found[int(row["id"])] = {n: row[n] for n in names}
+            return found
+
+        return self._read(work, what="cannot read trials") if wanted else {}
 
     def studies_frame(self) -> pd.DataFrame:
         """One row per study: trial counts per status, and the complete trial with the
