@@ -13,10 +13,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "spaces",
         help="list the search spaces, or show one with its size and FLOPs range",
         description=(
-            "List the search spaces (files in search_spaces/, ./search_spaces or $HARNESS_SPACES), "
-            "or with `show NAME` print one: its skeleton, architectures, searched settings, size "
-            "(distinct canonical architectures) and FLOPs range (fvcore, multiply-add = 1, per "
-            "image)."
+            "List the search spaces (files in $HARNESS_SPACES, ./search_spaces, then the ones "
+            "installed with harness), or with `show NAME` print one: its skeleton, "
+            "architectures, searched settings, size (distinct canonical architectures), FLOPs "
+            "range (fvcore, multiply-add = 1, per image) and parameter range."
         ),
     )
     parser.add_argument("action", nargs="?", choices=("list", "show"), default="list")
@@ -50,12 +50,12 @@ def _list() -> int:
     import sys
 
     from harness.commands.trials import render_table
-    from harness.search import list_spaces, load_space, space_dirs, space_size
+    from harness.search import list_spaces, load_space, space_size
+    from harness.search.space import looked_in
 
     spaces = list_spaces()
     if not spaces:
-        folders = ", ".join(str(d) for d in space_dirs()) or "no search_spaces/ folder"
-        print(f"no search spaces found ({folders})", file=sys.stderr)
+        print(f"no search spaces found (looked in {looked_in()})", file=sys.stderr)
         return 0
     rows = []
     for name in spaces:
@@ -74,10 +74,20 @@ def _list() -> int:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from harness.errors import ConfigError
     from harness.measure import FLOPS_LABEL
     from harness.search import flops_range, get_budget, load_space, space_size
 
+    # Everything that can fail (the shape, a network the stem cannot take) before any line.
+    shape = parse_shape(args.input)
+    if args.classes < 1:
+        raise ConfigError(f"--classes must be at least 1, got {args.classes}")
     space = load_space(args.name)
+    size = space_size(space).describe()
+    found = None
+    if not args.no_flops:
+        scale = get_budget(args.budget).width_scale if args.budget else 1.0
+        found = flops_range(space, input_shape=shape, num_classes=args.classes, width_scale=scale)
     print(f"space:       {space.name}  ({space.path})")
     if space.description:
         print(f"description: {space.description}")
@@ -86,25 +96,27 @@ def _show(args: argparse.Namespace) -> int:
         print(f"skeleton:    {_values(space.skeleton)}")
     if space.train:
         print(f"training:    {_values(space.train)}")
-    if space.kind == "positions":
+    if space.kind != "choices":
         print(f"blocks:      {space.summary()}, stages cut {'/'.join(map(str, space.depths))}")
+        print(f"encoded as:  {space.encoding.describe_params()}")
     else:
         print("choices:     " + ", ".join(space.choices))
     if space.enqueue:
         print("first:       " + ", ".join(space.enqueue) + "  (enqueued, always measured)")
     for param in space.params:
         print(f"search:      {param.name} ({param.target}) in {param.describe()}")
-    print(f"size:        {space_size(space).describe()}")
-    if not args.no_flops:
-        shape = parse_shape(args.input)
-        scale = get_budget(args.budget).width_scale if args.budget else 1.0
-        found = flops_range(space, input_shape=shape, num_classes=args.classes, width_scale=scale)
+    print(f"size:        {size}")
+    if found is not None:
         at = f"at {args.input}, {args.classes} classes" + (
             f", {args.budget} budget widths" if args.budget else ""
         )
         print(
             f"FLOPs:       {found.low / 1e6:,.1f} M ({found.low_arch}) .. "
             f"{found.high / 1e6:,.1f} M ({found.high_arch})  [{FLOPS_LABEL}, {at}]"
+        )
+        print(
+            f"params:      {found.params_low / 1e6:,.2f} M ({found.params_low_arch}) .. "
+            f"{found.params_high / 1e6:,.2f} M ({found.params_high_arch})"
         )
     return 0
 

@@ -1,8 +1,10 @@
 """Space + Optuna trial -> parameters -> the `TrainConfig` of one candidate.
 
-Optuna's choices must be plain values, so block sequences are one categorical
-letter per position ("b01".."b16") and widths are strings; this module is the
-only place that turns them back into a skeleton and a training config.
+Optuna's choices must be plain values, so block sequences are parameters of the
+space's encoding (one categorical letter per position "b01".."b16", a split
+point and an order, or random keys: harness.search.encodings) and widths are
+strings; this module is the only place that turns them back into a skeleton and
+a training config.
 """
 
 from __future__ import annotations
@@ -60,12 +62,7 @@ def base_config(
 
 def suggest(trial: optuna.Trial, space: SearchSpace, params: tuple[Param, ...]) -> dict[str, Any]:
     """Ask Optuna for every parameter of the space; returns name -> value."""
-    chosen: dict[str, Any] = {}
-    if space.kind == "choices":
-        chosen["arch"] = trial.suggest_categorical("arch", list(space.choices))
-    else:
-        for name in space.position_names():
-            chosen[name] = trial.suggest_categorical(name, list(space.letters))
+    chosen: dict[str, Any] = space.encoding.suggest(trial)
     for param in params:
         if param.choices is not None:
             chosen[param.name] = trial.suggest_categorical(param.name, list(param.choices))

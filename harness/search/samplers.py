@@ -101,11 +101,7 @@ def make_sampler(
 
 def grid_space(space: SearchSpace, params: tuple[Param, ...]) -> dict[str, list[Any]]:
     """Optuna's grid: every categorical value of every parameter; refuses large spaces."""
-    grid: dict[str, list[Any]] = {}
-    if space.kind == "choices":
-        grid["arch"] = list(space.choices)
-    else:
-        grid.update({name: list(space.letters) for name in space.position_names()})
+    grid: dict[str, list[Any]] = space.arch_grid()
     for param in params:
         if param.choices is None:
             raise ConfigError(

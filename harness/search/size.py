@@ -1,16 +1,18 @@
 """How big a space is, and how cheap and dear its networks are, without enumerating it.
 
-Size: with the stage cut fixed by the skeleton, a positions space's canonical
-forms are exactly its per-position letter strings, so there are
-len(letters) ** positions of them; a choices space resolves each choice and
-counts distinct canonical forms ("RI" and "R*8 I*8" are one network).
+Size: with the stage cut fixed by the skeleton, a space's canonical forms are
+exactly its per-position letter strings, so its encoding counts them
+(len(letters) ** positions, 2n splits, n! / (n_R! n_I!) orders of fixed counts);
+a choices space resolves each choice and counts distinct canonical forms ("RI"
+and "R*8 I*8" are one network).
 
-FLOPs: every block position's cost depends only on its letter, its stage width
-and its input (the previous stage's width for a stage's first block, whatever
-letter came before), so a network's FLOPs are stem + head + the sum over
-positions. Building one all-R and one all-I network per skeleton and reading
-fvcore's per-module counts gives every position's cost; the cheapest and dearest
-networks pick the cheaper or dearer letter at each position.
+FLOPs and parameters: every block position's cost depends only on its letter,
+its stage width and its input (the previous stage's width for a stage's first
+block, whatever letter came before), so a network's cost is stem + head + the
+sum over positions. Building one all-R and one all-I network per skeleton and
+reading fvcore's per-module counts gives every position's cost; the encoding
+picks the cheapest and dearest member from those (the cheaper letter at each
+position; the best split; an assignment for fixed counts).
 """
 
 from __future__ import annotations
@@ -49,10 +51,7 @@ class SpaceSize:
 
 
 def space_size(space: SearchSpace) -> SpaceSize:
-    if space.kind == "positions":
-        architectures = len(space.letters) ** space.n_positions
-    else:
-        architectures = len({canonical_of(space, text) for text in space.choices})
+    architectures = space.encoding.size()
     settings: int | None = 1
     for param in space.params:
         if param.choices is None:
@@ -78,6 +77,11 @@ class FlopsRange:
     high_arch: str
     input_shape: tuple[int, int, int]
     sampled: bool = False  # skeleton combinations were sampled, not all measured
+    # Parameter counts of the smallest and largest networks (not the FLOPs extremes').
+    params_low: int = 0
+    params_high: int = 0
+    params_low_arch: str = ""
+    params_high_arch: str = ""
 
 
 def _extremes(choices: tuple[Any, ...]) -> tuple[Any, ...]:
@@ -115,54 +119,58 @@ def flops_range(
     num_classes: int = 7,
     width_scale: float = 1.0,
 ) -> FlopsRange:
-    """The cheapest and dearest networks of the space (fvcore forward MACs per image)."""
+    """The cheapest and dearest networks of the space (fvcore forward MACs per image),
+    and the smallest and largest by parameter count."""
     combos = _skeleton_combos(space)
+    found: dict[str, list[tuple[int, str]]] = {"flops": [], "params": []}
     with warnings.catch_warnings():
         # fvcore traces with torch.jit, which torch 2.x marks deprecated on every call.
         warnings.simplefilter("ignore", FutureWarning)
-        low, high = _extremes_over(space, combos, input_shape, num_classes, width_scale)
+        for skeleton in combos:
+            skeleton = dict(skeleton)
+            skeleton["width_mult"] = float(skeleton.get("width_mult", 1.0)) * width_scale
+            if space.kind == "choices":
+                measured = _choice_costs(space, skeleton, input_shape, num_classes)
+            else:
+                measured = _position_extremes(space, skeleton, input_shape, num_classes)
+            for metric, candidates in measured.items():
+                found[metric].extend(candidates)
+    flops, params = found["flops"], found["params"]
+    low, high = min(flops), max(flops)
+    small, large = min(params), max(params)
     sampled = len(combos) > _MAX_SKELETON_COMBOS
-    return FlopsRange(low[0], high[0], low[1], high[1], input_shape, sampled)
+    return FlopsRange(
+        low[0],
+        high[0],
+        low[1],
+        high[1],
+        input_shape,
+        sampled,
+        params_low=small[0],
+        params_high=large[0],
+        params_low_arch=small[1],
+        params_high_arch=large[1],
+    )
 
 
-def _extremes_over(
+def _choice_costs(
     space: SearchSpace,
-    combos: list[dict[str, Any]],
+    skeleton: dict[str, Any],
     input_shape: tuple[int, int, int],
     num_classes: int,
-    width_scale: float,
-) -> tuple[tuple[int, str], tuple[int, str]]:
-    low: tuple[int, str] | None = None
-    high: tuple[int, str] | None = None
-    for skeleton in combos:
-        skeleton = dict(skeleton)
-        skeleton["width_mult"] = float(skeleton.get("width_mult", 1.0)) * width_scale
-        if space.kind == "positions":
-            candidates = _position_extremes(space, skeleton, input_shape, num_classes)
-        else:
-            candidates = [
-                (_flops_of(text, skeleton, input_shape, num_classes), canonical_of(space, text))
-                for text in space.choices
-            ]
-        for flops, arch in candidates:
-            if low is None or flops < low[0]:
-                low = (flops, arch)
-            if high is None or flops > high[0]:
-                high = (flops, arch)
-    assert low is not None and high is not None  # a space has at least one architecture
-    return low, high
-
-
-def _flops_of(
-    arch: str, skeleton: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int
-) -> int:
+) -> dict[str, list[tuple[int, str]]]:
     from harness.candidate import build_candidate
-    from harness.measure import count_flops
+    from harness.measure import count_flops, count_params
 
-    candidate = build_candidate(
-        arch, image_shape=input_shape, num_classes=num_classes, skeleton=skeleton
-    )
-    return count_flops(candidate.model, candidate.input_shape)
+    out: dict[str, list[tuple[int, str]]] = {"flops": [], "params": []}
+    for text in space.choices:
+        candidate = build_candidate(
+            text, image_shape=input_shape, num_classes=num_classes, skeleton=skeleton
+        )
+        arch = canonical_of(space, text)
+        out["flops"].append((count_flops(candidate.model, candidate.input_shape), arch))
+        out["params"].append((count_params(candidate.model), arch))
+    return out
 
 
 def _position_extremes(
@@ -170,29 +178,26 @@ def _position_extremes(
     skeleton: dict[str, Any],
     input_shape: tuple[int, int, int],
     num_classes: int,
-) -> list[tuple[int, str]]:
-    """(FLOPs, arch) of the cheapest and the dearest letter string, from one net per letter."""
-    costs: dict[str, list[int]] = {}
-    fixed = 0
+) -> dict[str, list[tuple[int, str]]]:
+    """metric -> [(cost, arch)] of the cheapest and the dearest member, from one net per letter."""
+    costs: dict[str, dict[str, list[int]]] = {"flops": {}, "params": {}}
+    fixed: dict[str, int] = {}
     for letter in space.letters:
         arch = "|".join(letter * depth for depth in space.depths)
-        total, per_position = _per_position_flops(arch, skeleton, input_shape, num_classes)
-        costs[letter] = per_position
-        fixed = total - sum(per_position)  # stem and head: the same for every letter
-    cheap = "".join(
-        min(space.letters, key=lambda k, i=i: costs[k][i]) for i in range(space.n_positions)
-    )
-    dear = "".join(
-        max(space.letters, key=lambda k, i=i: costs[k][i]) for i in range(space.n_positions)
-    )
-
-    def total_of(flat: str) -> int:
-        return fixed + sum(costs[letter][i] for i, letter in enumerate(flat))
-
-    return [
-        (total_of(cheap), _staged(cheap, space.depths)),
-        (total_of(dear), _staged(dear, space.depths)),
-    ]
+        measured = _per_position_costs(arch, skeleton, input_shape, num_classes)
+        for metric, (total, per_position) in measured.items():
+            costs[metric][letter] = per_position
+            fixed[metric] = total - sum(per_position)  # stem and head: the same for every letter
+    out = {}
+    for metric, by_letter in costs.items():
+        out[metric] = [
+            (
+                fixed[metric] + sum(by_letter[letter][i] for i, letter in enumerate(flat)),
+                _staged(flat, space.depths),
+            )
+            for flat in space.encoding.extremes(by_letter)
+        ]
+    return out
 
 
 def _staged(flat: str, depths: tuple[int, ...]) -> str:
@@ -203,10 +208,10 @@ def _staged(flat: str, depths: tuple[int, ...]) -> str:
     return "|".join(out)
 
 
-def _per_position_flops(
+def _per_position_costs(
     arch: str, skeleton: dict[str, Any], input_shape: tuple[int, int, int], num_classes: int
-) -> tuple[int, list[int]]:
-    """Total forward MACs and each block's own, from fvcore's per-module counts."""
+) -> dict[str, tuple[int, list[int]]]:
+    """Total forward MACs and parameters, and each block's own (fvcore's per-module counts)."""
     import torch
     from fvcore.nn import FlopCountAnalysis
 
@@ -222,12 +227,13 @@ def _per_position_flops(
     analysis.tracer_warnings("none")
     with torch.no_grad():
         by_module = analysis.by_module()
-    per_position = [
-        int(by_module.get(f"stages.{s}.{b}", 0))
-        for s, depth in enumerate(space_depths(skeleton))
-        for b in range(depth)
+    names = [
+        f"stages.{s}.{b}" for s, depth in enumerate(space_depths(skeleton)) for b in range(depth)
     ]
-    return int(analysis.total()), per_position
+    flops = [int(by_module.get(name, 0)) for name in names]
+    params = [sum(p.numel() for p in model.get_submodule(name).parameters()) for name in names]
+    total_params = sum(p.numel() for p in model.parameters())
+    return {"flops": (int(analysis.total()), flops), "params": (total_params, params)}
 
 
 def space_depths(skeleton: dict[str, Any]) -> tuple[int, ...]:

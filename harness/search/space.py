@@ -11,6 +11,8 @@ architectures are candidates, and which other settings Optuna varies:
     [architecture]
     positions = ["R", "I"]            # one letter per block position, sum(depths) of them
     # or: choices = ["alternated", "RI", "timm:resnet50"]   (a list of architectures)
+    # or: split = ["R", "I"]          (R*k I*(16-k) and I*k R*(16-k), k = 0..16)
+    # or: counts = { R = 8, I = 8 }   (every order of exactly 8 R and 8 I)
     enqueue = ["alternated", "RI", "IR"]                   # measured first, always
     [search.skeleton.width_mult]      # a searched skeleton field
     choices = [0.5, 1.0]
@@ -21,6 +23,7 @@ architectures are candidates, and which other settings Optuna varies:
     high = 5e-3
     log = true
 
+Kinds of [architecture] -> Optuna parameters: `encodings`; finding files: `lookup`.
 Every error is a ConfigError naming the file, the key and what is allowed.
 Nothing here imports torch: spaces must list and validate quickly.
 """
@@ -28,36 +31,46 @@ Nothing here imports torch: spaces must list and validate quickly.
 from __future__ import annotations
 
 import dataclasses
-import os
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from harness.errors import ConfigError, GrammarError
-from harness.grammar import Genotype, cut, resolve
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
+from harness.errors import ConfigError
+from harness.grammar import resolve
+from harness.search.encodings import (
+    Encoding,
+    canonical,
+    check_architecture,
+    grid_error,
+    make_encoding,
+)
+from harness.search.lookup import (
+    ENV_VAR,
+    SUFFIXES,
+    find_space,
+    list_spaces,
+    looked_in,
+    packaged_dir,
+    read_space,
+    space_dirs,
+)
 
 __all__ = [
     "ENV_VAR",
+    "SUFFIXES",
     "Param",
     "SearchSpace",
     "list_spaces",
     "load_space",
+    "looked_in",
+    "packaged_dir",
     "space_dirs",
 ]
 
-ENV_VAR = "HARNESS_SPACES"
-SUFFIXES = (".toml", ".yaml", ".yml")
-TIMM_PREFIX = "timm:"
 
 _TOP_KEYS = ("description", "protocol", "skeleton", "train", "architecture", "search")
-_ARCH_KEYS = ("positions", "choices", "enqueue")
 _SEARCH_KEYS = ("skeleton", "train", "block_params")
 _PARAM_KEYS = ("choices", "low", "high", "log", "step")
 # Skeleton fields a space may set; input shape and classes always come from the data.
@@ -68,6 +81,7 @@ _SKELETON_KEYS = (
     "depths",
     "width_mult",
     "head",
+    "head_activation",
     "output",
     "drop_rate",
     "block_params",
@@ -75,6 +89,7 @@ _SKELETON_KEYS = (
 _SKELETON_CHOICES = {
     "stem": ("auto", "small", "resnet"),
     "head": ("linear", "paper"),
+    "head_activation": ("relu6", "none"),
     "output": ("softmax", "sigmoid"),
 }
 # Training settings a space may not fix: the architecture is the space's, and the
@@ -124,9 +139,12 @@ class SearchSpace:
     protocol: str
     skeleton: dict[str, Any]  # fixed skeleton fields
     train: dict[str, Any]  # fixed training settings
-    kind: str  # "positions" | "choices"
-    letters: tuple[str, ...] = ()  # positions: the letters each position may take
+    kind: str  # "positions" | "choices" | "split" | "counts" (harness.search.encodings)
+    # positions: the letters each position may take (sorted); split: the two letters;
+    # counts: the letters as written, `counts` blocks of each.
+    letters: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()  # choices: the architectures as written
+    counts: tuple[int, ...] = ()
     enqueue: tuple[str, ...] = ()
     params: tuple[Param, ...] = field(default_factory=tuple)
 
@@ -136,113 +154,46 @@ class SearchSpace:
 
     @property
     def n_positions(self) -> int:
-        return sum(self.depths) if self.kind == "positions" else 0
+        """Block positions the space fills (sum of depths); 0 for a list of choices."""
+        return sum(self.depths) if self.kind != "choices" else 0
+
+    @property
+    def encoding(self) -> Encoding:
+        return make_encoding(
+            self.kind, self.depths, self.letters or _known_letters(), self.choices, self.counts
+        )
 
     def position_names(self) -> list[str]:
         """Optuna parameter names of the block positions: b01, b02, ... (sortable)."""
-        width = max(2, len(str(self.n_positions)))
-        return [f"b{i:0{width}d}" for i in range(1, self.n_positions + 1)]
+        return self.encoding.names() if self.kind == "positions" else []
 
     def arch_from_params(self, params: Mapping[str, Any]) -> str:
         """The architecture a trial's parameters name: canonical string, or a choice as written."""
-        if self.kind == "choices":
-            return str(params["arch"])
-        flat = "".join(str(params[name]) for name in self.position_names())
-        return "|".join(cut(flat, self.depths))
+        return self.encoding.arch(params)
 
     def enqueue_params(self) -> list[dict[str, Any]]:
         """Optuna parameters of the architectures to measure first (others are sampled)."""
+        encoding = self.encoding
         if self.kind == "choices":
-            return [{"arch": arch} for arch in self.enqueue]
-        names = self.position_names()
-        out = []
-        for text in self.enqueue:
-            flat = resolve(text, self.depths, known=self.letters).flat
-            out.append(dict(zip(names, flat, strict=True)))
-        return out
+            return [encoding.params_of(arch) for arch in self.enqueue]
+        return [
+            encoding.params_of(resolve(text, self.depths, known=self.letters).flat)
+            for text in self.enqueue
+        ]
+
+    def arch_grid(self) -> dict[str, list[Any]]:
+        """The architecture's parameters for Optuna's grid sampler; ConfigError if it has none."""
+        grid = self.encoding.grid()
+        if grid is None:
+            raise grid_error(self.encoding, f"{self.name} ({self.path})")
+        return grid
 
     def summary(self) -> str:
-        if self.kind == "positions":
-            letters = "/".join(self.letters)
-            return f"{self.n_positions} positions x {letters} on depths {_join(self.depths, '/')}"
-        return f"{len(self.choices)} architectures"
+        return self.encoding.describe()
 
 
 def _show(value: Any) -> str:
     return f"{value:g}" if isinstance(value, float) else str(value)
-
-
-def _join(values: Any, sep: str = ", ") -> str:
-    return sep.join(str(v) for v in values)
-
-
-# -- finding files ---------------------------------------------------------------------
-
-
-def space_dirs() -> list[Path]:
-    """Where spaces are looked up, first match wins: $HARNESS_SPACES (os.pathsep-separated),
-    ./search_spaces, then the repository's search_spaces/ next to the package."""
-    dirs = [Path(p) for p in os.environ.get(ENV_VAR, "").split(os.pathsep) if p.strip()]
-    dirs.append(Path.cwd() / "search_spaces")
-    dirs.append(Path(__file__).resolve().parents[2] / "search_spaces")
-    unique: list[Path] = []
-    for folder in dirs:
-        if folder.is_dir() and all(not _same(folder, seen) for seen in unique):
-            unique.append(folder)
-    return unique
-
-
-def _same(a: Path, b: Path) -> bool:
-    try:
-        return a.resolve() == b.resolve()
-    except OSError:
-        return False
-
-
-def list_spaces() -> dict[str, Path]:
-    """Space name -> file, over every space folder (the first folder holding a name wins)."""
-    found: dict[str, Path] = {}
-    for folder in space_dirs():
-        for path in sorted(folder.iterdir()):
-            if path.suffix in SUFFIXES and path.stem not in found and not path.stem.startswith("_"):
-                found[path.stem] = path
-    return found
-
-
-def _find(name: str) -> Path:
-    if name.endswith(SUFFIXES) or os.sep in name or "/" in name:
-        path = Path(name).expanduser()
-        if not path.is_file():
-            raise ConfigError(f"no search-space file {path}")
-        return path
-    spaces = list_spaces()
-    if name not in spaces:
-        known = ", ".join(spaces) or "none"
-        where = ", ".join(str(d) for d in space_dirs()) or "no search_spaces/ folder found"
-        raise ConfigError(f"unknown search space {name!r} (known: {known}; looked in {where})")
-    return spaces[name]
-
-
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        text = path.read_text()
-    except OSError as error:
-        raise ConfigError(f"cannot read search space {path}: {error.strerror or error}") from None
-    if path.suffix == ".toml":
-        try:
-            return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
-            raise ConfigError(f"{path}: not valid TOML: {error}") from None
-    import yaml
-
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        first = str(error).replace("\n", " ")
-        raise ConfigError(f"{path}: not valid YAML: {first}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
 
 
 # -- validation ------------------------------------------------------------------------
@@ -422,9 +373,14 @@ def _check_search(
         params.append(param)
     names = [p.name for p in params]
     for name in names:
-        if names.count(name) > 1 or name == "arch" or (name[:1] == "b" and name[1:].isdigit()):
+        if names.count(name) > 1 or _reserved(name):
             raise check.fail(f"search.*.{name}", "parameter name is used twice or reserved")
     return tuple(params)
+
+
+def _reserved(name: str) -> bool:
+    """Names any architecture kind may use (encodings), whatever this space's kind."""
+    return name in ("arch", "split", "order") or (name[:1] in "bk" and name[1:].isdigit())
 
 
 def _skeleton_value(name: str, value: Any) -> Any:
@@ -437,66 +393,6 @@ def _skeleton_value(name: str, value: Any) -> Any:
     return value
 
 
-def _check_architecture(
-    check: _Checker, data: dict[str, Any], depths: tuple[int, ...]
-) -> dict[str, Any]:
-    check.keys(data, _ARCH_KEYS, "architecture")
-    has_positions, has_choices = "positions" in data, "choices" in data
-    if has_positions == has_choices:
-        raise check.fail(
-            "architecture",
-            "needs exactly one of positions = [letters] or choices = [architectures]",
-        )
-    known = _known_letters()
-    out: dict[str, Any] = {}
-    if has_positions:
-        letters = check.string_list(data["positions"], "architecture.positions")
-        for letter in letters:
-            if letter not in known:
-                raise check.fail(
-                    "architecture.positions",
-                    f"unknown block {letter!r} (allowed: {', '.join(known)})",
-                )
-        if len(set(letters)) != len(letters):
-            raise check.fail("architecture.positions", f"has duplicates: {list(letters)!r}")
-        out.update(kind="positions", letters=tuple(sorted(letters)))
-        enqueue = (
-            check.string_list(data["enqueue"], "architecture.enqueue") if "enqueue" in data else ()
-        )
-        for text in enqueue:
-            try:
-                genotype = resolve(text, depths, known=letters)
-            except GrammarError as error:
-                raise check.fail("architecture.enqueue", str(error)) from None
-            if genotype.n_blocks != sum(depths):
-                raise check.fail(
-                    "architecture.enqueue",
-                    f"{text!r} has {genotype.n_blocks} blocks; this space has {sum(depths)} "
-                    f"positions (depths {_join(depths, '/')})",
-                )
-        out["enqueue"] = enqueue
-        return out
-    choices = check.string_list(data["choices"], "architecture.choices")
-    for text in choices:
-        if not text.strip().startswith(TIMM_PREFIX):
-            try:
-                resolve(text, depths, known=known)
-            except GrammarError as error:
-                raise check.fail("architecture.choices", str(error)) from None
-    if len(set(choices)) != len(choices):
-        raise check.fail("architecture.choices", f"has duplicates: {list(choices)!r}")
-    enqueue = (
-        check.string_list(data["enqueue"], "architecture.enqueue") if "enqueue" in data else ()
-    )
-    for text in enqueue:
-        if text not in choices:
-            raise check.fail(
-                "architecture.enqueue", f"{text!r} is not one of the choices ({', '.join(choices)})"
-            )
-    out.update(kind="choices", choices=choices, enqueue=enqueue)
-    return out
-
-
 def _known_letters() -> tuple[str, ...]:
     # The registry lives in harness.blocks, which imports torch; the paper's two
     # letters are known without it, and a custom letter needs its module loaded anyway.
@@ -507,9 +403,9 @@ def _known_letters() -> tuple[str, ...]:
 
 def load_space(name: str) -> SearchSpace:
     """A space by name (looked up in `space_dirs()`) or by path; ConfigError if invalid."""
-    path = _find(name)
+    path = find_space(name)
     check = _Checker(path)
-    data = _read(path)
+    data = read_space(path)
     check.keys(data, _TOP_KEYS, "")
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -527,15 +423,15 @@ def load_space(name: str) -> SearchSpace:
     if "architecture" not in data:
         raise check.fail("architecture", 'missing: say positions = ["R", "I"] or choices = [...]')
     depths = tuple(skeleton.get("depths", _DEFAULT_DEPTHS))
-    arch = _check_architecture(check, check.table(data["architecture"], "architecture"), depths)
-    letters = arch.get("letters") or _known_letters()
+    table, known = check.table(data["architecture"], "architecture"), _known_letters()
+    arch = check_architecture(check, table, depths, known)
     search = check.table(data.get("search"), "search")
-    params = _check_search(check, search, tuple(letters), skeleton)
+    params = _check_search(check, search, tuple(arch["letters"] or known), skeleton)
     searched_depths = any(p.target == "skeleton" and p.key == "depths" for p in params)
-    if searched_depths and arch["kind"] == "positions":
+    if searched_depths and arch["kind"] != "choices":
         raise check.fail(
             "search.skeleton.depths",
-            "cannot be searched with architecture.positions (the positions are the depths)",
+            f"cannot be searched with architecture.{arch['kind']} (the positions are the depths)",
         )
     return SearchSpace(
         name=path.stem,
@@ -551,7 +447,4 @@ def load_space(name: str) -> SearchSpace:
 
 def canonical_of(space: SearchSpace, text: str) -> str:
     """Canonical string of an architecture of the space (timm names unchanged)."""
-    if text.strip().startswith(TIMM_PREFIX):
-        return text.strip()
-    letters = space.letters or _known_letters()
-    return Genotype(resolve(text, space.depths, known=letters).stages).canonical
+    return canonical(text, space.depths, space.letters or _known_letters())
