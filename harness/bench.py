@@ -1,7 +1,7 @@
 """`harness bench`: parameters, FLOPs and inference latency of many architectures, no training.
 
 Models are built with `build_candidate`, as training builds them, so a timm
-baseline at 48x48 gets the same small-input stem here as in a trial. Results
+baseline gets the same stem, head and resize here as in a trial. Results
 are flat records, as timm's benchmark.py writes them: one per architecture and
 batch size, with the environment beside them.
 """
@@ -30,10 +30,23 @@ __all__ = [
 
 FORMATS = ("table", "csv", "json", "md")
 # The paper's Table 1 when the search-space files cannot be read: keep in step
-# with search_spaces/paper.toml (its orderings, the paper head, MobileNetV2's e=6).
+# with search_spaces/paper.toml (its orderings, the baselines with timm's and
+# the small stem, the paper head, MobileNetV2's e=6).
+_PAPER_BASELINES = ("timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100")
 _PAPER_FALLBACK: tuple[tuple[str, ...], dict[str, Any]] = (
-    ("alternated", "RI", "IR", "timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100"),
-    {"head": "paper", "block_params": {"I": {"exp_ratio": 6}}},
+    (
+        "alternated",
+        "RI",
+        "IR",
+        *_PAPER_BASELINES,
+        *(name + "?stem=small" for name in _PAPER_BASELINES),
+    ),
+    {
+        "head": "paper",
+        "head_activation": "relu6",
+        "output": "sigmoid",
+        "block_params": {"I": {"exp_ratio": 6}},
+    },
 )
 
 
@@ -108,12 +121,18 @@ def bench(
     latency: bool = True,
     repeats: int = 20,
     max_seconds: float = 1.5,
-    baseline_stem: str = "auto",
+    baseline_stem: str | None = None,
+    resize: int | None = None,
 ) -> dict[str, Any]:
-    """Measure every architecture; all are resolved first so a typo fails before any timing."""
+    """Measure every architecture; all are resolved first so a typo fails before any timing.
+
+    `baseline_stem` and `resize` are training's settings of the same names
+    (None: training's default); a baseline's own options (`?stem=small`) win.
+    """
     import torch
 
     from harness.candidate import build_candidate
+    from harness.config import DEFAULT_BASELINE_STEM, split_arch
     from harness.measure import (
         FLOPS_LABEL,
         count_flops,
@@ -130,27 +149,39 @@ def bench(
     skeleton = Skeleton.from_dict(
         {**chosen.skeleton, "input_shape": input_shape, "num_classes": num_classes}
     )
-    names: dict[str, str] = {}  # canonical -> as written; the first spelling wins
+    # The network -> its first spelling. A baseline's options make another network
+    # (timm:resnet50?stem=small), so the settings they set are part of the key.
+    baseline_stem = baseline_stem or DEFAULT_BASELINE_STEM
+    defaults = {"baseline_stem": baseline_stem, "resize": resize, "head": skeleton.head}
+    names: dict[str, str] = {}
     for text in chosen.archs:
-        names.setdefault(resolve_architecture(text, skeleton).name, text)
+        name, options = split_arch(text)
+        key = repr(
+            (resolve_architecture(name, skeleton).name, sorted({**defaults, **options}.items()))
+        )
+        names.setdefault(key, text)
 
     results = []
-    for canonical, text in names.items():
+    for text in names.values():
         candidate = build_candidate(
             text,
             image_shape=input_shape,
             num_classes=num_classes,
             skeleton=chosen.skeleton,
             baseline_stem=baseline_stem,
+            resize=resize,
         )
+        canonical = candidate.architecture.name
         model = candidate.model
-        flops = count_flops(model, input_shape)
+        # The network's own input: the data's, or the resize it upsamples to.
+        model_shape = candidate.input_shape
+        flops = count_flops(model, model_shape)
         timings = []
         if latency:
             for batch in batches:
                 measured = measure_latency(
                     model,
-                    input_shape,
+                    model_shape,
                     batch=batch,
                     device=torch_device,
                     threads=threads,
@@ -166,6 +197,8 @@ def bench(
                 "kind": candidate.architecture.kind,
                 "family": candidate.architecture.family,
                 "stem": candidate.baseline_stem or candidate.skeleton.resolved_stem,
+                "head": candidate.skeleton.head,
+                "resize": candidate.resize,
                 "params": count_params(model),
                 "flops": flops,
                 "latency": timings,
@@ -189,7 +222,7 @@ def flat_records(report: dict[str, Any]) -> list[dict[str, Any]]:
     """One record per architecture and batch size (one per architecture without latency)."""
     records = []
     for row in report["results"]:
-        base = {k: row[k] for k in ("arch", "family", "stem", "params", "flops")}
+        base = {k: row[k] for k in ("arch", "family", "stem", "head", "resize", "params", "flops")}
         base["input_shape"] = "x".join(str(s) for s in report["input_shape"])
         if not row["latency"]:
             records.append(base)
@@ -236,20 +269,22 @@ def format_results(report: dict[str, Any], fmt: str = "table") -> str:
 
 
 def _display_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    headers = ["arch", "family", "stem", "params", "GFLOPs"]
+    headers = ["arch", "family", "stem", "head", "params", "GFLOPs"]
     timed = any(row["latency"] for row in report["results"])
     if timed:
         headers += ["batch", "median ms", "p90 ms", "images/s"]
     rows = []
     for row in report["results"]:
-        first = [row["arch"], row["family"], row["stem"], f"{row['params']:,}"]
+        # A resized baseline's stem sees the upsampled image: say so where the stem is named.
+        stem = row["stem"] + (f" @{row['resize']}px" if row.get("resize") else "")
+        first = [row["arch"], row["family"], stem, row["head"], f"{row['params']:,}"]
         first.append(f"{row['flops'] / 1e9:.4g}")
         if not timed:
             rows.append(first)
             continue
         for index, lat in enumerate(row["latency"] or [None]):
             # Repeat the model's columns only on its first line, as a grouped table reads.
-            cells = first if index == 0 else ["", "", "", "", ""]
+            cells = first if index == 0 else [""] * len(first)
             if lat is None:
                 rows.append(cells + ["-", "-", "-", "-"])
                 continue
@@ -267,7 +302,7 @@ def _display_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 
 
 # Columns shown left-aligned; every other column holds numbers and is right-aligned.
-_TEXT_COLUMNS = {"arch", "family", "stem"}
+_TEXT_COLUMNS = {"arch", "family", "stem", "head"}
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> str:

@@ -1,9 +1,10 @@
 """The network a training configuration asks for, sized for its data.
 
 The skeleton takes its input shape and class count from the dataset (or the
-`resize` the configuration asks for); timm baselines get the small-input
-stem or a local pretrained checkpoint here, so that every caller (train,
-baselines, search, bench) builds the same model from the same configuration.
+`resize` the configuration asks for); timm baselines get their stem (timm's
+own, or the small-input one), their head and a local pretrained checkpoint
+here, so that every caller (train, baselines, search, bench, describe)
+builds the same model from the same configuration.
 """
 
 from __future__ import annotations
@@ -14,13 +15,21 @@ from typing import Any
 
 from torch import nn
 
-from harness.errors import ModelError
-from harness.models import TIMM_PREFIX, Architecture, Skeleton, build_model, resolve_architecture
+from harness.config import CHOICES, DEFAULT_BASELINE_STEM, split_arch
+from harness.errors import ConfigError, ModelError
+from harness.models import (
+    TIMM_PREFIX,
+    Architecture,
+    Skeleton,
+    build_model,
+    resolve_architecture,
+    with_head,
+)
 
 __all__ = ["Candidate", "build_candidate", "shrink_stem", "SMALL_INPUT_PX"]
 
 # Below this many pixels per side timm's 32x ImageNet stems leave a 1x1 or 2x2
-# final map (48x48 -> 2x2), so baselines drop the stem's first 4x there.
+# final map (48x48 -> 2x2); `baseline_stem="auto"` drops the stem's first 4x there.
 SMALL_INPUT_PX = 96
 
 
@@ -30,9 +39,10 @@ class Candidate:
     architecture: Architecture
     skeleton: Skeleton
     # Which remedy for small inputs a timm baseline used: "timm" (unchanged),
-    # "small" (first 4x of downsampling removed), with `resize` recorded apart.
+    # "small" (first 4x of downsampling removed); None for our networks.
     baseline_stem: str | None
     pretrained: str | None
+    resize: int | None = None  # inputs upsampled to resize x resize on the device
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -58,11 +68,26 @@ def build_candidate(
     num_classes: int,
     skeleton: dict[str, Any] | None = None,
     resize: int | None = None,
-    baseline_stem: str = "auto",
+    baseline_stem: str = DEFAULT_BASELINE_STEM,
     pretrained: str | None = None,
 ) -> Candidate:
-    """Build `arch` for images of `image_shape` (before any resize) and `num_classes`."""
+    """Build `arch` for images of `image_shape` (before any resize) and `num_classes`.
+
+    Options in a baseline's name (`timm:resnet50?stem=small&head=paper`) win
+    over the keyword arguments, as they do in `TrainConfig`.
+    """
+    arch, options = split_arch(arch)
+    baseline_stem = options.get("baseline_stem", baseline_stem)
+    resize = options.get("resize", resize)
+    pretrained = options.get("pretrained", pretrained)
+    if baseline_stem not in CHOICES["baseline_stem"]:
+        allowed = ", ".join(CHOICES["baseline_stem"])
+        raise ConfigError(f"unknown baseline stem {baseline_stem!r} (known: {allowed})")
+    if resize is not None and resize < 8:
+        raise ConfigError(f"resize must be at least 8 pixels, got {resize}")
     values = dict(skeleton or {})
+    if "head" in options:
+        values["head"] = options["head"]
     values["input_shape"] = model_input_shape(image_shape, resize)
     values["num_classes"] = num_classes
     built_skeleton = Skeleton.from_dict(values)
@@ -80,7 +105,7 @@ def build_candidate(
         model = build_model(architecture, built_skeleton)
         if pretrained:
             _load_own_checkpoint(model, pretrained)
-    return Candidate(model, architecture, built_skeleton, stem, pretrained)
+    return Candidate(model, architecture, built_skeleton, stem, pretrained, resize)
 
 
 def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) -> nn.Module:
@@ -103,8 +128,7 @@ def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) 
         raise ModelError(
             f"cannot load pretrained weights {path} into timm:{name}: {error}"
         ) from None
-    model.output_activation = skeleton.output
-    return model
+    return with_head(model, skeleton)
 
 
 def _checkpoint_path(text: str) -> Path:

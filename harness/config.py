@@ -23,13 +23,27 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "list_protocols", "load_protocol", "config_hash"]
+__all__ = ["TrainConfig", "list_protocols", "load_protocol", "config_hash", "split_arch"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adam", "adamw", "sgd"),
     "schedule": ("none", "onecycle", "cosine"),
     "precision": ("auto", "fp32", "bf16", "fp16"),
-    "baseline_stem": ("auto", "timm", "small"),
+    "baseline_stem": ("timm", "small", "auto"),
+    "output_loss": ("renormalised", "bce"),
+}
+# timm:NAME is timm's network, stem included, unless a small stem is asked for:
+# the paper ran its baselines with their stock stems (see docs/protocol.md).
+DEFAULT_BASELINE_STEM = "timm"
+# Models' heads, here so that search spaces can check them without importing torch.
+HEADS = ("linear", "paper")
+# Per-row options of a timm baseline, `timm:NAME?stem=small&head=paper`: the
+# option names and the settings they set (`head` is a skeleton field).
+ARCH_OPTIONS = {
+    "stem": "baseline_stem",
+    "head": "head",
+    "resize": "resize",
+    "pretrained": "pretrained",
 }
 
 
@@ -60,14 +74,25 @@ class TrainConfig:
     compile: bool = False
     threads: int | None = None
     resize: int | None = None  # upsample inputs on the device (timm baselines at 48x48)
-    baseline_stem: str = "auto"  # auto: small stem for timm models below 96 px
+    baseline_stem: str = DEFAULT_BASELINE_STEM  # timm | small | auto (small below 96 px)
     pretrained: str | None = None
+    # The loss of a sigmoid output: "renormalised" is Keras' categorical
+    # cross-entropy, which divides the sigmoids by their sum; "bce" is per class.
+    output_loss: str = "renormalised"
     patience: int | None = None  # stop after this many epochs without a better val accuracy
     max_batches: int | None = None  # cap on training batches per epoch (smoke runs, tests)
     skeleton: dict[str, Any] = field(default_factory=dict)
     description: str = ""
 
     def __post_init__(self) -> None:
+        # A baseline's options in its name (timm:resnet50?stem=small) set the
+        # same fields as the flags do, so every consumer reads plain fields.
+        _, options = split_arch(self.arch)
+        for key, value in options.items():
+            if key == "head":
+                self.skeleton = {**self.skeleton, "head": value}
+            else:
+                setattr(self, key, value)
         for name, allowed in CHOICES.items():
             value = getattr(self, name)
             if value not in allowed:
@@ -79,6 +104,8 @@ class TrainConfig:
             raise ConfigError(f"lr must be positive, got {self.lr}")
         if self.resize is not None and self.resize < 8:
             raise ConfigError(f"resize must be at least 8 pixels, got {self.resize}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
 
     @classmethod
     def from_protocol(cls, protocol: str, **overrides: Any) -> TrainConfig:
@@ -119,6 +146,44 @@ class TrainConfig:
         """What makes two runs the same experiment (dedup): all but where/how fast it ran."""
         ignored = {"device", "threads", "compile", "description", "eval_batch_size"}
         return {k: v for k, v in self.to_dict().items() if k not in ignored}
+
+
+def split_arch(text: str) -> tuple[str, dict[str, Any]]:
+    """`timm:resnet50?stem=small&head=paper` -> ("timm:resnet50", {"baseline_stem": "small",
+    "head": "paper"}), options keyed by the setting they set; ConfigError if not valid."""
+    name, sep, query = text.strip().partition("?")
+    if not sep:
+        return name, {}
+    if not name.startswith("timm:"):
+        raise ConfigError(
+            f"options after '?' are for timm baselines (timm:NAME?stem=small), not {text!r}; "
+            "set our networks' skeleton with flags or a [skeleton] table"
+        )
+    options: dict[str, Any] = {}
+    for part in query.split("&"):
+        key, eq, value = part.partition("=")
+        key, value = key.strip(), value.strip()
+        if key not in ARCH_OPTIONS:
+            raise ConfigError(
+                f"unknown option {key!r} in {text!r} (known: {', '.join(ARCH_OPTIONS)})"
+            )
+        field_name = ARCH_OPTIONS[key]
+        if not eq or not value:
+            raise ConfigError(f"option {key!r} in {text!r} needs a value ({key}=...)")
+        if field_name in options:
+            raise ConfigError(f"option {key!r} is given twice in {text!r}")
+        allowed = HEADS if key == "head" else CHOICES.get(field_name)
+        if allowed and value not in allowed:
+            raise ConfigError(
+                f"{key}={value!r} in {text!r} is not allowed (allowed: {', '.join(allowed)})"
+            )
+        if key == "resize":
+            if not value.isdigit():
+                raise ConfigError(f"resize in {text!r} must be a whole number of pixels")
+            options[field_name] = int(value)
+        else:
+            options[field_name] = value
+    return name, options
 
 
 def config_hash(values: dict[str, Any]) -> str:

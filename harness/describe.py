@@ -1,4 +1,9 @@
-"""`harness describe`: build one architecture and report its shape and cost."""
+"""`harness describe`: build one architecture and report its shape and cost.
+
+The network comes from `build_candidate`, as a trial builds it: a timm
+baseline gets the stem, head and resize training would give it, so the FLOPs
+printed here are the FLOPs a trial records.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,10 @@ from harness.measure import (
     measure_latency,
     resolve_device,
 )
-from harness.models import Skeleton, build_model, resolve_architecture
+from harness.models import Skeleton
+
+# How a timm baseline's stem was left or changed, for the table.
+_STEM_NOTES = {"timm": "timm's own", "small": "first 4x of downsampling removed"}
 
 __all__ = ["describe", "format_description"]
 
@@ -25,21 +33,37 @@ def describe(
     text: str,
     skeleton: Skeleton,
     *,
+    baseline_stem: str | None = None,
+    resize: int | None = None,
     device: str = "auto",
     threads: int | None = None,
     batches: tuple[int, ...] = (1, 64),
     latency: bool = True,
     max_seconds: float = 1.5,
 ) -> dict[str, Any]:
-    """Everything `describe` prints, as plain data."""
+    """Everything `describe` prints, as plain data.
+
+    `skeleton.input_shape` is the data's; `baseline_stem` and `resize` are
+    training's settings of the same names (None: training's default).
+    """
+    from harness.candidate import build_candidate
+    from harness.config import DEFAULT_BASELINE_STEM
+
     started = time.perf_counter()
     torch_device = resolve_device(device)
     if threads:
         torch.set_num_threads(threads)
-    architecture = resolve_architecture(text, skeleton)
-    model = build_model(architecture, skeleton)
+    candidate = build_candidate(
+        text,
+        image_shape=skeleton.input_shape,
+        num_classes=skeleton.num_classes,
+        skeleton=skeleton.to_dict(),
+        resize=resize,
+        baseline_stem=baseline_stem or DEFAULT_BASELINE_STEM,
+    )
+    architecture, model, built = candidate.architecture, candidate.model, candidate.skeleton
     params = count_params(model)
-    flops = count_flops(model, skeleton.input_shape)
+    flops = count_flops(model, candidate.input_shape)
     result: dict[str, Any] = {
         "input": text,
         "architecture": architecture.name,
@@ -47,9 +71,14 @@ def describe(
         "family": architecture.family,
         "blocks": architecture.counts(),
         "input_shape": list(skeleton.input_shape),
+        "model_input_shape": list(candidate.input_shape),
+        "resize": candidate.resize,
         "num_classes": skeleton.num_classes,
-        "stem": skeleton.resolved_stem if not architecture.is_baseline else "timm",
-        "head": skeleton.head if not architecture.is_baseline else "timm",
+        "stem": candidate.baseline_stem or built.resolved_stem,
+        "head": built.head,
+        "head_activation": built.head_activation if built.head == "paper" else None,
+        "output": built.output,
+        "pretrained": candidate.pretrained,
         "stages": [
             {
                 "stage": s.index,
@@ -69,7 +98,7 @@ def describe(
         for batch in batches:
             measured = measure_latency(
                 model,
-                skeleton.input_shape,
+                candidate.input_shape,
                 batch=batch,
                 device=torch_device,
                 threads=threads,
@@ -90,9 +119,20 @@ def format_description(info: dict[str, Any]) -> str:
     if info["blocks"]:
         lines.append("blocks        " + ", ".join(f"{k}: {v}" for k, v in info["blocks"].items()))
     shape = "x".join(str(s) for s in info["input_shape"])
-    lines.append(
-        f"input         {shape} -> {info['num_classes']} classes (stem {info['stem']}, head {info['head']})"
-    )
+    if info.get("resize"):
+        shape += " upsampled to " + "x".join(str(s) for s in info["model_input_shape"])
+    lines.append(f"input         {shape} -> {info['num_classes']} classes, {info['output']}")
+    stem = info["stem"]
+    if info["kind"] == "baseline":
+        stem += f" ({_STEM_NOTES.get(stem, stem)})"
+    head = info["head"]
+    if info.get("head_activation"):
+        head += f" (hidden activation {info['head_activation']})"
+    elif info["kind"] == "baseline" and head == "linear":
+        head += " (timm's classifier)"
+    lines.append(f"stem, head    {stem}; {head}")
+    if info.get("pretrained"):
+        lines.append(f"weights       {info['pretrained']}")
     if info["stages"]:
         lines.append("stages        stage  width  stride  output  blocks")
         for s in info["stages"]:

@@ -27,6 +27,7 @@ import torch
 from torch import nn
 
 from harness import blocks
+from harness.config import HEADS, split_arch
 from harness.errors import ModelError
 from harness.grammar import Genotype, family, resolve
 
@@ -35,7 +36,9 @@ __all__ = [
     "Architecture",
     "BlockSequenceNet",
     "Skeleton",
+    "TimmWithHead",
     "build_model",
+    "paper_head",
     "resolve_architecture",
 ]
 
@@ -43,8 +46,9 @@ TIMM_PREFIX = "timm:"
 # The three baselines of the Bi-ResNet paper's Table 1.
 PAPER_BASELINES: tuple[str, ...] = ("timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100")
 STEMS = ("auto", "small", "resnet")
-HEADS = ("linear", "paper")
 OUTPUTS = ("softmax", "sigmoid")
+# The paper head's hidden Dense layers: the paper names no activation for them.
+HEAD_ACTIVATIONS = ("relu6", "none")
 
 
 @dataclass(frozen=True)
@@ -59,6 +63,7 @@ class Skeleton:
     depths: tuple[int, ...] = (3, 4, 6, 3)
     width_mult: float = 1.0
     head: str = "linear"
+    head_activation: str = "relu6"  # the paper head's hidden layers (docs/protocol.md)
     output: str = "softmax"
     drop_rate: float = 0.0
     block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -73,6 +78,7 @@ class Skeleton:
         for name, value, allowed in (
             ("stem", self.stem, STEMS),
             ("head", self.head, HEADS),
+            ("head activation", self.head_activation, HEAD_ACTIVATIONS),
             ("output", self.output, OUTPUTS),
         ):
             if value not in allowed:
@@ -149,8 +155,12 @@ class Architecture:
 
 
 def resolve_architecture(text: str, skeleton: Skeleton) -> Architecture:
-    """Parse a grammar string, a named ordering or `timm:NAME` (raises GrammarError/ModelError)."""
-    text = text.strip()
+    """Parse a grammar string, a named ordering or `timm:NAME` (raises GrammarError/ModelError).
+
+    A baseline's options (`timm:NAME?stem=small`) are not part of its name;
+    `harness.candidate.build_candidate` applies them.
+    """
+    text = split_arch(text)[0]
     if text.startswith(TIMM_PREFIX):
         name = text[len(TIMM_PREFIX) :]
         _check_timm_name(name)
@@ -220,7 +230,7 @@ class BlockSequenceNet(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.num_features = chs
-        self.head = _make_head(skeleton.head, chs, skeleton.num_classes, skeleton.drop_rate)
+        self.head = _make_head(skeleton, chs)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))
@@ -247,21 +257,43 @@ def _make_stem(kind: str, in_chs: int, width: int) -> nn.Module:
     )
 
 
-def _make_head(kind: str, in_features: int, num_classes: int, drop_rate: float) -> nn.Module:
+def _make_head(skeleton: Skeleton, in_features: int) -> nn.Module:
     pool = [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    if kind == "linear":
-        return nn.Sequential(*pool, nn.Dropout(drop_rate), nn.Linear(in_features, num_classes))
-    # The paper's head: Dense(2048)-BN-Dense(1024)-BN-Dense(C), with Dropout(0.5)
-    # after the first block and Dropout(0.3)-BN-Dropout(0.3) around the second BN.
-    # The paper activates with ReLU6 before the dense layers.
+    if skeleton.head == "linear":
+        return nn.Sequential(
+            *pool, nn.Dropout(skeleton.drop_rate), nn.Linear(in_features, skeleton.num_classes)
+        )
+    # "Finally Relu(6) is used to activate and fully connected layer is used to
+    # produce output" (section 3.4): the paper's networks end in a ReLU6, which
+    # our last block (an I block ends in a linear projection) does not have.
     return nn.Sequential(
+        nn.ReLU6(),  # not in place: an R block's last ReLU needs its output for backward
         *pool,
+        paper_head(in_features, skeleton.num_classes, skeleton.head_activation),
+    )
+
+
+def paper_head(in_features: int, num_classes: int, activation: str = "relu6") -> nn.Sequential:
+    """The paper's classifier on pooled features (section 3.5 and 4.2).
+
+    Dense(2048)-BN-Dense(1024)-BN-Dense(C), with its two dropouts placed as
+    the paper lists them: Dropout(0.5) after the first BN, and Dropout(0.3)-
+    BN-Dropout(0.3) around the second. The paper gives the hidden Dense layers
+    no activation; `activation="relu6"` puts a ReLU6 (the one activation the
+    paper names) right after each, where an activation given to a Keras Dense
+    layer sits, and "none" leaves them linear, as a bare Dense(n) is.
+    """
+
+    def act() -> list[nn.Module]:
+        return [nn.ReLU6(inplace=True)] if activation == "relu6" else []
+
+    return nn.Sequential(
         nn.Linear(in_features, 2048),
-        nn.ReLU6(inplace=True),
+        *act(),
         nn.BatchNorm1d(2048),
         nn.Dropout(0.5),
         nn.Linear(2048, 1024),
-        nn.ReLU6(inplace=True),
+        *act(),
         nn.Dropout(0.3),
         nn.BatchNorm1d(1024),
         nn.Dropout(0.3),
@@ -269,9 +301,41 @@ def _make_head(kind: str, in_features: int, num_classes: int, drop_rate: float) 
     )
 
 
+class TimmWithHead(nn.Module):
+    """A timm network without its classifier, under the paper head.
+
+    timm's body ends in its own activation and pooling (ResNet-50's ReLU, the
+    MobileNets' ReLU6), so the head starts at the first Dense layer.
+    """
+
+    def __init__(self, body: nn.Module, skeleton: Skeleton) -> None:
+        super().__init__()
+        body.reset_classifier(0)
+        features = getattr(body, "head_hidden_size", None) or body.num_features
+        self.body = body
+        self.head = paper_head(features, skeleton.num_classes, skeleton.head_activation)
+        self.output_activation = skeleton.output
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.body(x))
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body.forward_features(x)
+
+
+def with_head(model: nn.Module, skeleton: Skeleton) -> nn.Module:
+    """A timm model with the skeleton's head: its own classifier ("linear") or the paper's."""
+    if skeleton.head == "paper":
+        return TimmWithHead(model, skeleton)
+    model.output_activation = skeleton.output
+    return model
+
+
 def build_model(architecture: Architecture | str, skeleton: Skeleton) -> nn.Module:
     """Build the network; timm baselines get `in_chans` and `num_classes` from the skeleton."""
     if isinstance(architecture, str):
+        if "?" in architecture:
+            raise ModelError(f"build {architecture!r} with build_candidate, which applies options")
         architecture = resolve_architecture(architecture, skeleton)
     if architecture.is_baseline:
         return _build_timm(architecture.name[len(TIMM_PREFIX) :], skeleton)
@@ -287,5 +351,4 @@ def _build_timm(name: str, skeleton: Skeleton) -> nn.Module:
         in_chans=skeleton.input_shape[0],
         num_classes=skeleton.num_classes,
     )
-    model.output_activation = skeleton.output
-    return model
+    return with_head(model, skeleton)

@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.measure import FLOPS_LABEL
 from harness.trial import TrialOutcome
 
-__all__ = ["format_outcome", "outcome_dict"]
+if TYPE_CHECKING:
+    from harness.folds import FoldOutcome
+
+__all__ = [
+    "fold_line",
+    "folds_dict",
+    "format_folds",
+    "format_outcome",
+    "mean_sd_text",
+    "outcome_dict",
+]
 
 
 def outcome_dict(outcome: TrialOutcome, db_url: str) -> dict[str, Any]:
@@ -85,4 +95,82 @@ def format_outcome(outcome: TrialOutcome, db_url: str) -> str:
             f"{result.images_per_s:,.0f} train images/s"
         )
     lines.append(f"recorded in   {db_url}")
+    return "\n".join(lines)
+
+
+def fold_line(fold: int, folds: int, outcome: TrialOutcome) -> str:
+    """'fold 1/3  trial 12  complete  val 45.00%  test 40.00%  (best epoch 3 of 3)'."""
+    text = (
+        f"fold {fold + 1}/{folds}  trial {outcome.trial_id}  {outcome.status}  "
+        f"val {_pct(outcome.val_acc)}  test {_pct(outcome.test_acc)}"
+    )
+    if outcome.best_epoch is not None:
+        text += f"  (best epoch {outcome.best_epoch} of {len(outcome.epochs)})"
+    if outcome.status != "complete" and outcome.reason:
+        text += f"  - {outcome.reason}"
+    return text
+
+
+def _pm(mean: float | None, sd: float | None) -> str:
+    if mean is None:
+        return "-"
+    return f"{100 * mean:.2f}" + ("" if sd is None else f" ± {100 * sd:.2f}") + "%"
+
+
+def mean_sd_text(result: FoldOutcome) -> str:
+    """'mean ± sd over 3 folds: val 45.00 ± 2.10%, test 40.00 ± 3.00%' (or 'over 2 of 3')."""
+    over = (
+        f"{result.folds} folds"
+        if result.folds_done == result.folds
+        else f"{result.folds_done} of {result.folds} folds (not a cross-validated figure)"
+    )
+    return (
+        f"mean ± sd over {over}: val {_pm(result.val_mean, result.val_sd)}, "
+        f"test {_pm(result.test_mean, result.test_sd)}"
+    )
+
+
+def folds_dict(result: FoldOutcome, db_url: str) -> dict[str, Any]:
+    """The cross-validated figure (means and sample sds over the complete folds, as
+    fractions) and every fold's own record under `fold_results`."""
+    return {
+        "status": result.status,
+        "reason": result.reason,
+        "arch": result.arch,
+        "family": result.family,
+        "params": result.params,
+        "flops": result.flops,
+        "latency_ms": result.latency_ms,
+        "folds": result.folds,
+        "folds_done": result.folds_done,
+        "trial_ids": result.trial_ids,
+        "val_acc": result.val_acc,
+        "test_acc": result.test_acc,
+        "val_acc_mean": result.val_mean,
+        "val_acc_sd": result.val_sd,
+        "test_acc_mean": result.test_mean,
+        "test_acc_sd": result.test_sd,
+        "fold_results": [outcome_dict(o, db_url) for o in result.outcomes],
+        "database": db_url,
+    }
+
+
+def format_folds(result: FoldOutcome, db_url: str) -> str:
+    """The network once, a line per fold, and the mean ± sd over folds."""
+    config = result.config
+    data = str(config.get("data", "-"))
+    head, _, query = data.partition("?")
+    shown = "&".join(p for p in query.split("&") if p and not p.startswith("fold="))
+    lines = [
+        f"architecture  {result.arch}   (family {result.family})",
+        f"data          {head}?{shown}, every fold",
+        f"protocol      {config.get('protocol', '-')}, seed {config.get('seed', '-')}, "
+        f"device {config.get('device', '-')}",
+        f"parameters    {result.params:,}",
+        f"FLOPs         {result.flops / 1e6:,.2f} M  [{FLOPS_LABEL}]",
+        f"latency       {_num(result.latency_ms, 3)} ms (batch 1, median)",
+        *(fold_line(i, result.folds, o) for i, o in enumerate(result.outcomes)),
+        mean_sd_text(result),
+        f"recorded in   {db_url}",
+    ]
     return "\n".join(lines)

@@ -34,6 +34,10 @@ __all__ = [
 ]
 
 
+# Batches timed (after the first) before the progress output estimates the run time.
+ESTIMATE_AFTER_BATCHES = 5
+
+
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or infinite: the run cannot go on."""
 
@@ -59,6 +63,9 @@ class Evaluation:
     acc: float
     per_class_acc: list[float | None]
     confusion: list[list[int]]
+    # Per image, in split order: what McNemar's test between two models needs.
+    predictions: list[int] = field(default_factory=list)
+    targets: list[int] = field(default_factory=list)
 
 
 @dataclass
@@ -200,7 +207,13 @@ class Trainer:
         if self.output == "sigmoid":
             target = labels if labels.dim() == 2 else F.one_hot(labels, self.num_classes).float()
             target = target * (1 - smoothing) + smoothing / self.num_classes
-            return F.binary_cross_entropy_with_logits(logits, target)
+            if self.config.output_loss == "bce":
+                return F.binary_cross_entropy_with_logits(logits, target)
+            # Keras' categorical cross-entropy (the paper's loss) divides the
+            # sigmoids by their sum first; in log space, for stability.
+            log_p = F.logsigmoid(logits)
+            log_p = log_p - log_p.logsumexp(-1, keepdim=True)
+            return -(target * log_p).sum(-1).mean()
         if labels.dim() == 2:  # soft targets (FER+ crossentropy mode)
             target = labels * (1 - smoothing) + smoothing / self.num_classes
             return -(target * logits.log_softmax(-1)).sum(-1).mean()
@@ -242,6 +255,7 @@ class Trainer:
         seen = 0
         bar = _progress(self.steps_per_epoch, f"epoch {epoch}/{self.config.epochs}", progress)
         started = time.perf_counter()
+        timed_from = started
         batches = iterate_batches(
             self.train_split,
             batch_size=self.batch_size,
@@ -267,6 +281,8 @@ class Trainer:
                     bar.set_postfix(
                         loss=f"{loss.item():.3f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}"
                     )
+            if bar is not None and epoch == 1:
+                timed_from = self._estimate(bar, step, timed_from)
         mean_loss = (total_loss / max(seen, 1)).item()
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
@@ -274,6 +290,24 @@ class Trainer:
         if bar is not None:
             bar.close()
         return mean_loss, total_correct.item() / max(seen, 1), seconds, seen / max(seconds, 1e-9)
+
+    def _estimate(self, bar: Any, step: int, timed_from: float) -> float:
+        """After the first timed batches of a run, write the expected epoch and run time
+        above the bar. The first batch (allocation, warm-up) is left out of the timing.
+        Returns when timing started."""
+        if step == 0:
+            return time.perf_counter()
+        if step == min(ESTIMATE_AFTER_BATCHES, self.steps_per_epoch - 1):
+            if self.device.type == "cuda":
+                torch.cuda.synchronize(self.device)
+            epoch_s = (time.perf_counter() - timed_from) / step * self.steps_per_epoch
+            run_s = epoch_s * self.config.epochs
+            bar.write(
+                f"  estimate: ~{_duration(epoch_s)} an epoch, ~{_duration(run_s)} for "
+                f"{self.config.epochs} epoch(s) of training (timed over {step} batches)",
+                file=sys.stderr,
+            )
+        return timed_from
 
     @torch.inference_mode()
     def evaluate(self, split_name: str) -> Evaluation:
@@ -286,6 +320,7 @@ class Trainer:
         )
         total_loss = torch.zeros((), device=self.device)
         count = 0
+        predicted, targets = [], []
         for images, labels in iterate_batches(
             split, batch_size=self.config.eval_batch_size, shuffle=False
         ):
@@ -294,9 +329,12 @@ class Trainer:
                 logits = self.forward(x)
             total_loss += self.loss(logits, labels) * len(images)
             hard = labels.argmax(-1) if labels.dim() == 2 else labels
+            guess = logits.argmax(-1)
             confusion += torch.bincount(
-                hard * self.num_classes + logits.argmax(-1), minlength=self.num_classes**2
+                hard * self.num_classes + guess, minlength=self.num_classes**2
             )
+            predicted.append(guess)
+            targets.append(hard)
             count += len(images)
         matrix = confusion.view(self.num_classes, self.num_classes).cpu()
         support = matrix.sum(1)
@@ -309,6 +347,8 @@ class Trainer:
             acc=(matrix.diag().sum().item() / max(count, 1)),
             per_class_acc=per_class,
             confusion=matrix.tolist(),
+            predictions=torch.cat(predicted).tolist() if predicted else [],
+            targets=torch.cat(targets).tolist() if targets else [],
         )
 
     def fit(
@@ -365,6 +405,13 @@ class Trainer:
             images_per_s=total_images / max(train_seconds, 1e-9),
             stopped_early=stopped_early,
         )
+
+
+def _duration(seconds: float) -> str:
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes:
+        return f"{minutes}m{rest:02d}s"
+    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
 
 
 def _progress(total: int, desc: str, enabled: bool):

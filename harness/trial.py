@@ -290,6 +290,8 @@ def _measure_and_train(
         train_seconds=result.train_seconds,
         eval_seconds=result.eval_seconds,
         images_per_s=result.images_per_s,
+        test_predictions=result.test.predictions or None,
+        test_targets=result.test.targets or None,
     )
 
 
@@ -313,11 +315,14 @@ def _finish(store: Any, outcome: TrialOutcome, status: str, reason: str) -> None
 
 
 def _candidate_key(candidate: Candidate) -> dict[str, Any]:
-    """What makes two networks of one name different: the skeleton, and for a
-    timm baseline the stem it was given (a small stem costs 16x the FLOPs)."""
+    """What makes two networks of one name different: the skeleton (its input
+    shape after any resize, its head), for a timm baseline the stem it was given
+    (a small stem costs 10-14x the FLOPs at 48 px), and the weights it started from."""
     key = candidate.skeleton.to_dict()
     if candidate.baseline_stem is not None:
         key["baseline_stem"] = candidate.baseline_stem
+    if candidate.pretrained:
+        key["pretrained"] = candidate.pretrained
     return key
 
 
@@ -334,7 +339,11 @@ def _first_line(error: BaseException) -> str:
 def _recorded_config(
     config: TrainConfig, candidate: Candidate, dataset: Any, device: torch.device
 ) -> dict[str, Any]:
-    """The configuration as it actually ran: canonical arch, resolved skeleton and stem."""
+    """The configuration as it actually ran: canonical arch, resolved skeleton and stem.
+
+    A baseline's row is labelled by `arch` (timm:NAME, no options),
+    `baseline_stem`, `resize`, `pretrained` and `skeleton["head"]`.
+    """
     recorded = config.to_dict()
     recorded.update(
         arch_requested=config.arch,
@@ -342,6 +351,8 @@ def _recorded_config(
         data=dataset.spec,
         skeleton=candidate.skeleton.to_dict(),
         baseline_stem=candidate.baseline_stem,
+        resize=candidate.resize,
+        pretrained=candidate.pretrained,
         device=str(device),
         input_shape=list(candidate.input_shape),
     )
@@ -350,11 +361,15 @@ def _recorded_config(
 
 def _identity(config: TrainConfig, candidate: Candidate, dataset: Any) -> dict[str, Any]:
     identity = config.identity()
+    # The network as built, not as spelled: `timm:resnet50?stem=small` and
+    # `timm:resnet50` with --baseline-stem small are one experiment.
     identity.update(
         arch=candidate.architecture.name,
         data=dataset.spec,
         skeleton=candidate.skeleton.to_dict(),
         baseline_stem=candidate.baseline_stem,
+        resize=candidate.resize,
+        pretrained=candidate.pretrained,
     )
     return identity
 

@@ -40,23 +40,28 @@ def test_resnet50_at_224_shows_fvcore_flops_and_timm_params(capsys):
     assert "stem" in out and " timm " in row  # 224 px: timm's own stem, unchanged
 
 
-def test_paper_space_lists_the_three_orderings_and_three_baselines(capsys):
+def test_paper_space_lists_the_orderings_and_both_stems_of_each_baseline(capsys):
     status, out, _ = bench(capsys, "--space", "paper", "--no-latency", "--format", "csv")
     assert status == 0
     records = list(csv.DictReader(io.StringIO(out)))
     depths = (3, 4, 6, 3)
+    baselines = ["timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100"]
     assert [r["arch"] for r in records] == [
         resolve("alternated", depths).canonical,
         resolve("RI", depths).canonical,
         resolve("IR", depths).canonical,
-        "timm:resnet50",
-        "timm:mobilenetv1_100",
-        "timm:mobilenetv2_100",
+        *baselines,
+        *baselines,
     ]
-    assert [r["family"] for r in records] == ["alternated", "RI", "IR", *["baseline"] * 3]
-    # 48 px faces: baselines get the small-input stem, as a paper study trains them.
-    assert {r["stem"] for r in records[3:]} == {"small"}
-    assert all(int(r["params"]) > 1e6 and int(r["flops"]) > 1e8 for r in records)
+    assert [r["family"] for r in records] == ["alternated", "RI", "IR", *["baseline"] * 6]
+    # The paper's baselines with timm's stems, then the small-input variants, all
+    # under the paper head: rows that differ only in the body.
+    assert [r["stem"] for r in records[3:]] == ["timm"] * 3 + ["small"] * 3
+    assert {r["head"] for r in records} == {"paper"}
+    for stock, small in zip(records[3:6], records[6:], strict=True):
+        assert stock["params"] == small["params"]
+        assert 8 < int(small["flops"]) / int(stock["flops"]) < 20
+    assert all(int(r["params"]) > 1e6 and int(r["flops"]) > 1e7 for r in records)
     # The space's MobileNetV2 expansion (6) makes IR's I blocks heavier than at the default 2.
     default_ir = bench_set(["IR"], None)
     assert default_ir.skeleton == {}
@@ -84,7 +89,7 @@ def test_latency_per_batch_in_every_format(capsys):
     lines = out.splitlines()
     assert "inference latency on cpu" in lines[0]
     header = lines[1].split()
-    assert header[:5] == ["arch", "family", "stem", "params", "GFLOPs"]
+    assert header[:6] == ["arch", "family", "stem", "head", "params", "GFLOPs"]
     assert "median" in header and "p90" in header and "images/s" in header
     assert lines[3].startswith("RR|II") and lines[4].split()[0] == "4"  # batch 4, same model
 
@@ -101,6 +106,27 @@ def test_one_architecture_spelled_twice_is_measured_once(capsys):
     status, out, _ = bench(capsys, "RI", "RRR|RRRR|RIIIII|III", "--no-latency", "--format", "json")
     assert status == 0
     assert [r["input"] for r in json.loads(out)["results"]] == ["RI"]
+
+
+def test_baseline_flags_and_options_build_what_training_builds(capsys):
+    from harness.candidate import build_candidate
+    from harness.measure import count_flops
+
+    name = "timm:mobilenetv2_050"
+    args = [name, f"{name}?stem=small", "--no-latency", "--format", "json"]
+    status, out, _ = bench(capsys, *args)
+    assert status == 0
+    stock, small = json.loads(out)["results"]  # one name, two networks: both measured
+    assert (stock["stem"], small["stem"]) == ("timm", "small")
+    for row, stem in ((stock, "timm"), (small, "small")):
+        built = build_candidate(name, image_shape=(1, 48, 48), num_classes=7, baseline_stem=stem)
+        assert row["flops"] == count_flops(built.model, built.input_shape)
+    # --baseline-stem changes the row that names no stem (both are then one
+    # network, measured once); --resize upsamples before the network.
+    status, out, _ = bench(capsys, *args, "--baseline-stem", "small", "--resize", "64")
+    ((row,),) = [json.loads(out)["results"]]
+    assert (row["input"], row["stem"], row["resize"]) == (name, "small", 64)
+    assert row["flops"] > small["flops"] * 1.5  # 64x64 is 1.8x the pixels of 48x48
 
 
 @pytest.mark.parametrize(

@@ -87,6 +87,37 @@ def test_paper_head_and_sigmoid_output():
     assert probs.shape == (3, 7) and ((probs >= 0) & (probs <= 1)).all()
 
 
+@pytest.mark.parametrize("activation", ["relu6", "none"])
+def test_paper_head_hidden_activation(activation):
+    skeleton = SMALL.with_(head="paper", head_activation=activation)
+    model = build_model("RI:4", skeleton)
+    relu6 = [m for m in model.head.modules() if isinstance(m, torch.nn.ReLU6)]
+    # One ReLU6 ends the body, as the paper's networks end; then one per hidden Dense.
+    assert len(relu6) == (3 if activation == "relu6" else 1)
+    mlp = model.head[-1].eval()
+    a, b = torch.randn(4, mlp[0].in_features) * 5, torch.randn(4, mlp[0].in_features) * 5
+    zero = torch.zeros_like(a)
+    with torch.no_grad():
+        # Without activations the head is affine at inference: f(a + b) = f(a) + f(b) - f(0).
+        gap = (mlp(a + b) - mlp(a) - mlp(b) + mlp(zero)).abs().max().item()
+    assert (gap < 1e-3) == (activation == "none")
+
+
+@pytest.mark.parametrize("name", ["timm:mobilenetv2_050", "timm:test_resnet"])
+def test_paper_head_on_timm_baselines(name):
+    skeleton = SMALL.with_(width_mult=1.0, head="paper", output="sigmoid")
+    model = build_model(name, skeleton)
+    body = timm.create_model(name.removeprefix("timm:"), in_chans=1, num_classes=0)
+    linears = [m for m in model.head.modules() if isinstance(m, torch.nn.Linear)]
+    assert [m.out_features for m in linears] == [2048, 1024, 7]
+    assert linears[0].in_features == body.head_hidden_size
+    assert count_params(model) == count_params(body) + count_params(model.head)
+    assert model.output_activation == "sigmoid"
+    assert _logits(model, skeleton).shape == (2, 7)
+    with pytest.raises(ModelError, match="build_candidate"):
+        build_model(name + "?head=paper", skeleton)
+
+
 def test_explicit_stages_and_stems():
     arch = resolve_architecture("RRR|IIII", Skeleton())
     assert [s.blocks for s in arch.stages] == ["RRR", "IIII"]
@@ -124,6 +155,8 @@ def test_bad_architectures_say_what_is_wrong(text, skeleton, error, message):
 def test_bad_skeletons_say_what_is_wrong():
     with pytest.raises(ModelError, match="unknown head 'dense'"):
         Skeleton(head="dense")
+    with pytest.raises(ModelError, match="unknown head activation 'gelu'"):
+        Skeleton(head_activation="gelu")
     with pytest.raises(ModelError, match="same, non-zero length"):
         Skeleton(widths=(64, 128), depths=(1, 1, 1))
     with pytest.raises(ModelError, match="unknown skeleton keys"):

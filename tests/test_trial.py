@@ -227,15 +227,17 @@ def test_reuse_returns_the_stored_trial_without_training(store, tiny_data, monke
 
 @pytest.mark.parametrize("name", ["timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100"])
 def test_small_stem_keeps_four_times_more_resolution_for_48px(name):
-    small = build_candidate(name, image_shape=(1, 48, 48), num_classes=7)
-    plain = build_candidate(name, image_shape=(1, 48, 48), num_classes=7, baseline_stem="timm")
+    # The default is timm's own stem, as the paper ran its baselines.
+    plain = build_candidate(name, image_shape=(1, 48, 48), num_classes=7)
+    small = build_candidate(name, image_shape=(1, 48, 48), num_classes=7, baseline_stem="small")
     assert (small.baseline_stem, plain.baseline_stem) == ("small", "timm")
     x = torch.randn(2, 1, 48, 48)
     assert small.model.forward_features(x).shape[-1] == 6
     assert plain.model.forward_features(x).shape[-1] == 2
-    big = build_candidate(name, image_shape=(3, 224, 224), num_classes=7)
-    assert big.baseline_stem == "timm"
-    resized = build_candidate(name, image_shape=(1, 48, 48), num_classes=7, resize=96)
+    auto = {"baseline_stem": "auto", "num_classes": 7}
+    assert build_candidate(name, image_shape=(1, 48, 48), **auto).baseline_stem == "small"
+    assert build_candidate(name, image_shape=(3, 224, 224), **auto).baseline_stem == "timm"
+    resized = build_candidate(name, image_shape=(1, 48, 48), resize=96, **auto)
     assert resized.input_shape == (1, 96, 96) and resized.baseline_stem == "timm"
 
 
@@ -268,14 +270,17 @@ def test_baselines_command_records_baselines_with_their_remedy(tmp_path, capsys)
             "--epochs", "1", "--max-batches", "2", "--device", "cpu", "--db", db, "--no-progress"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
-    assert "timm:mobilenetv2_050" in out and "small" in out
+    assert "timm:mobilenetv2_050" in out and "timm" in out.split("\n")[2].split()
     with Store(db) as store:
         frame = store.trials_frame()
         assert list(frame["arch"]) == ["timm:mobilenetv2_050", "timm:mobilenetv1_100"]
         assert set(frame["kind"]) == {"baseline"} and set(frame["family"]) == {"baseline"}
         assert set(frame["study"]) == {"baselines"}
         config = store.trial(int(frame["trial_id"].iloc[0]))["config"]
-    assert config["baseline_stem"] == "small" and config["input_shape"] == [1, 48, 48]
+    # What a report labels a baseline's row with, all recorded.
+    assert config["baseline_stem"] == "timm" and config["input_shape"] == [1, 48, 48]
+    assert config["resize"] is None and config["pretrained"] is None
+    assert config["skeleton"]["head"] == "linear"
     assert config["protocol"] == "fast" and config["epochs"] == 1
 
 
@@ -333,3 +338,87 @@ def test_baseline_stems_are_distinct_candidates(store, tiny_data):
         flops[stem] = store.trial(outcome.trial_id)["flops"]
     assert store.trials_frame()["candidate_id"].nunique() == 2
     assert 10 < flops["small"] / flops["timm"] < 20  # 4x less downsampling: ~16x the work
+
+
+# timm's test_resnet: a ResNet stem and classifier at a fraction of a second per FLOP count.
+def test_a_baselines_options_are_the_flags_it_names(store, tiny_data):
+    spelled = tiny_config(arch="timm:test_resnet?stem=small&head=paper&resize=56")
+    assert (spelled.baseline_stem, spelled.resize) == ("small", 56)
+    assert spelled.skeleton["head"] == "paper"
+    flagged = tiny_config(
+        arch="timm:test_resnet", baseline_stem="small", resize=56,
+        skeleton={"width_mult": 0.25, "head": "paper"},
+    )  # fmt: skip
+    ids = []
+    for config in (spelled, flagged):
+        outcome = run_trial(
+            config, store, dataset=tiny_data, constraints=Constraints(max_flops=1),
+            measure_latency=False,
+        )  # fmt: skip
+        stored = store.trial(outcome.trial_id)
+        ids.append((stored["candidate_id"], stored["config_hash"]))
+        recorded = stored["config"]
+        assert recorded["arch"] == "timm:test_resnet"
+        assert (recorded["baseline_stem"], recorded["resize"]) == ("small", 56)
+        assert recorded["skeleton"]["head"] == "paper" and recorded["input_shape"] == [1, 56, 56]
+    assert ids[0] == ids[1]  # one network, one experiment, however it was spelled
+    assert spelled.arch == "timm:test_resnet?stem=small&head=paper&resize=56"
+
+
+@pytest.mark.parametrize(
+    ("arch", "message"),
+    [
+        ("timm:resnet50?stme=small", "unknown option 'stme'"),
+        ("timm:resnet50?stem=tiny", "stem='tiny'"),
+        ("timm:resnet50?resize=big", "whole number"),
+        ("timm:resnet50?stem=small&stem=timm", "given twice"),
+        ("timm:resnet50?head=", "needs a value"),
+        ("RI?head=paper", "for timm baselines"),
+    ],
+)
+def test_bad_baseline_options_are_config_errors(arch, message):
+    from harness.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=message):
+        tiny_config(arch=arch)
+
+
+def test_head_and_weights_make_distinct_candidates(store, tiny_data, tmp_path):
+    weights = tmp_path / "test_resnet.pth"
+    torch.save(timm.create_model("test_resnet", in_chans=1, num_classes=7).state_dict(), weights)
+    rows = []
+    for arch in (
+        "timm:test_resnet",
+        "timm:test_resnet?head=paper",
+        f"timm:test_resnet?pretrained={weights}",
+    ):
+        outcome = run_trial(
+            tiny_config(arch=arch), store, dataset=tiny_data,
+            constraints=Constraints(max_flops=1), measure_latency=False,
+        )  # fmt: skip
+        rows.append(store.trial(outcome.trial_id))
+    assert len({row["candidate_id"] for row in rows}) == 3
+    assert len({row["config_hash"] for row in rows}) == 3
+    assert rows[2]["config"]["pretrained"] == str(weights)
+    assert rows[1]["params"] > rows[0]["params"]  # the paper head's 2048 and 1024 units
+
+
+def test_sigmoid_loss_is_keras_categorical_cross_entropy_or_bce(tiny_data):
+    logits = torch.tensor([[2.0, -1.0, 0.5, 0.0, 1.0, -2.0, 0.3], [0.1] * 7])
+    labels = torch.tensor([0, 3])
+    # Keras: categorical_crossentropy(one_hot, sigmoid) divides by the sum, then -log.
+    sig = torch.sigmoid(logits)
+    keras = -(sig / sig.sum(-1, keepdim=True))[torch.arange(2), labels].log().mean()
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(
+        logits, torch.nn.functional.one_hot(labels, 7).float()
+    )
+    candidate = build_candidate(
+        "R I", image_shape=(1, 48, 48), num_classes=7,
+        skeleton={"width_mult": 0.125, "output": "sigmoid"},
+    )  # fmt: skip
+    for loss, expected in (("renormalised", keras), ("bce", bce)):
+        config = tiny_config(output_loss=loss, label_smoothing=0.0)
+        trainer = Trainer(candidate.model, tiny_data, config, torch.device("cpu"))
+        torch.testing.assert_close(trainer.loss(logits, labels), expected)
+    with pytest.raises(Exception, match="unknown output_loss"):
+        tiny_config(output_loss="mse")

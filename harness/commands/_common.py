@@ -55,6 +55,12 @@ def add_skeleton_args(parser: argparse.ArgumentParser) -> None:
         "--head", choices=("linear", "paper"), help="classifier head (default linear)"
     )
     group.add_argument(
+        "--head-activation",
+        choices=("relu6", "none"),
+        help="the paper head's activation after each hidden Dense layer (default relu6; "
+        "none: the literal reading, docs/protocol.md)",
+    )
+    group.add_argument(
         "--output", choices=("softmax", "sigmoid"), help="output activation (default softmax)"
     )
     group.add_argument(
@@ -82,7 +88,7 @@ def skeleton_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if args.classes < 1:
             raise ConfigError(f"--classes must be at least 1, got {args.classes}")
         overrides["num_classes"] = args.classes
-    for name in ("stem", "head", "output", "width_mult"):
+    for name in ("stem", "head", "head_activation", "output", "width_mult"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.widths:

@@ -4,8 +4,20 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from harness.commands._training import add_training_args, config_from_args
+from harness.commands._training import (
+    DEMO_DATA,
+    add_folds_arg,
+    add_training_args,
+    check_arch,
+    config_from_args,
+    demo_defaults,
+    demo_note,
+    describe_preflight,
+    device_text,
+    preflight,
+)
 from harness.commands.trials import _cell, add_db_arg, fmt_percent, render_table
 from harness.errors import ConfigError
 
@@ -19,9 +31,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description=(
             "Train timm baselines (default: the paper's resnet50, mobilenetv1_100 and "
             "mobilenetv2_100) on --data under exactly the protocol candidates use, with "
-            "in_chans and num_classes set from the data, and record them as baselines. Below "
-            "96 px a baseline's stem drops its first 4x of downsampling (--baseline-stem), or "
-            "inputs are upsampled (--resize); the choice is recorded with each trial."
+            "in_chans and num_classes set from the data, and record them as baselines. Each "
+            "keeps timm's own stem unless asked otherwise: --baseline-stem small (or "
+            "timm:NAME?stem=small) drops the stem's first 4x of downsampling, a different "
+            "network with 10-14x the FLOPs at 48 px; --resize upsamples the inputs (for "
+            "pretrained checkpoints). The choice is recorded with each trial. Without "
+            f"--data they train on the demo set {DEMO_DATA} (batch 32, lr 8e-3, no crops or "
+            "rotations unless --protocol is given), as `harness train` does. With --folds K on "
+            "ckplus: "
+            "data each model trains on every subject-independent fold: mean ± sd over folds."
         ),
     )
     parser.add_argument(
@@ -34,6 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--study", default=DEFAULT_STUDY, help=f"study to record under (default {DEFAULT_STUDY})"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    add_folds_arg(parser)
     add_training_args(parser, skeleton=False)
     parser.set_defaults(func=run)
 
@@ -50,44 +69,100 @@ def _model_names(text: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from harness.folds import check_folds, load_fold_datasets, run_folds, single_fold_note
     from harness.store import Store
-    from harness.trial import load_trial_dataset, run_trial
+    from harness.summary import fold_line, mean_sd_text
+    from harness.trial import load_trial_dataset
 
+    # Every model, the data and the database are checked before the first line.
     names = _model_names(args.models)
     if args.pretrained and len(names) > 1:
         raise ConfigError("--pretrained loads one checkpoint: name one model with --models")
-    configs = [config_from_args(args, name) for name in names]
-    dataset = load_trial_dataset(configs[0].data)
+    defaults = demo_defaults(args, width=False)
+    configs = [config_from_args(args, name, defaults=defaults) for name in names]
+    for config in configs:
+        check_arch(config)
+    folds = check_folds(configs[0].data, args.folds)
+    datasets = (
+        load_fold_datasets(configs[0].data, folds)
+        if folds > 1
+        else [load_trial_dataset(configs[0].data)]
+    )
+    infos = [preflight(config, datasets[0]) for config in configs]
     store = Store(args.db)
+    progress = not args.no_progress
+
+    def say(text: str) -> None:
+        if progress:
+            print(text, file=sys.stderr)
+
+    shown = datasets[0].spec if folds == 1 else configs[0].data
+    each = "" if folds == 1 else f", each of {folds} subject-independent folds"
+    say(
+        f"training {len(configs)} baseline(s) on {shown} ({configs[0].protocol} protocol, "
+        f"{configs[0].epochs} epochs{each}, {device_text(infos[0])}"
+        f"{demo_note(args, width=False)})"
+    )
+    note = single_fold_note(datasets[0].spec) if folds == 1 else None
+    if note:
+        say(note)
     rows, failures = [], 0
     try:
-        for index, config in enumerate(configs, 1):
-            if not args.no_progress:
-                print(f"[{index}/{len(configs)}] {config.arch} on {dataset.spec}", file=sys.stderr)
-            outcome = run_trial(
-                config, store, study=args.study, dataset=dataset, progress=not args.no_progress
-            )
+        for index, (config, info) in enumerate(zip(configs, infos, strict=True), 1):
+            say(f"[{index}/{len(configs)}] {config.arch}")
+            say(describe_preflight(info))
+            outcome = run_folds(
+                config, store, folds=folds, study=args.study, progress=progress,
+                dataset=datasets[0], datasets=datasets if folds > 1 else None,
+                on_fold_start=lambda i, spec: say(f"  fold {i + 1}/{folds}: {spec}"),
+                on_fold=lambda i, o: print("  " + fold_line(i, folds, o)),
+            )  # fmt: skip
             failures += outcome.status != "complete"
-            rows.append(
-                {
-                    "trial": str(outcome.trial_id),
-                    "model": outcome.arch,
-                    "status": outcome.status,
-                    "stem": str(outcome.config.get("baseline_stem")),
-                    "resize": str(outcome.config.get("resize") or "-"),
-                    "val acc %": _cell(outcome.val_acc, fmt_percent),
-                    "test acc %": _cell(outcome.test_acc, fmt_percent),
-                    "params (M)": f"{outcome.params / 1e6:.2f}",
-                    "MFLOPs": f"{outcome.flops / 1e6:.1f}",
-                    "latency ms": "-"
-                    if outcome.latency_ms is None
-                    else f"{outcome.latency_ms:.2f}",
-                }
-            )
+            rows.append(_row(outcome, folds))
+            if folds > 1:
+                print(f"  {outcome.arch}: {mean_sd_text(outcome)}")
             if outcome.status != "complete":
                 print(f"  {outcome.arch}: {outcome.status}: {outcome.reason}", file=sys.stderr)
     finally:
         store.close()
     print(render_table(list(rows[0]), [list(r.values()) for r in rows]))
+    if folds > 1:
+        print(f"accuracies: mean ± sd over {folds} subject-independent folds")
     print(f"recorded in {store.url} (study {args.study})")
     return 1 if failures else 0
+
+
+def _pm(mean: float | None, sd: float | None) -> str:
+    if mean is None:
+        return "-"
+    return fmt_percent(mean) + ("" if sd is None else f" ± {fmt_percent(sd)}")
+
+
+def _row(outcome: Any, folds: int) -> dict[str, str]:
+    """One table row: a trial, or for K folds the fold trials' first id and mean ± sd."""
+    config = outcome.config
+    if folds > 1:
+        trial = f"{outcome.trial_ids[0]}-{outcome.trial_ids[-1]}"
+        val, test = _pm(outcome.val_mean, outcome.val_sd), _pm(outcome.test_mean, outcome.test_sd)
+    else:
+        trial = str(outcome.trial_id)
+        val, test = _cell(outcome.val_acc, fmt_percent), _cell(outcome.test_acc, fmt_percent)
+    row = {
+        "trial": trial,
+        "model": outcome.arch,
+        "status": outcome.status,
+        "stem": str(config.get("baseline_stem")),
+        "resize": str(config.get("resize") or "-"),
+    }
+    if folds > 1:
+        row["folds"] = f"{outcome.folds_done}/{folds}"
+    row.update(
+        {
+            "val acc %": val,
+            "test acc %": test,
+            "params (M)": f"{outcome.params / 1e6:.2f}",
+            "MFLOPs": f"{outcome.flops / 1e6:.1f}",
+            "latency ms": "-" if outcome.latency_ms is None else f"{outcome.latency_ms:.2f}",
+        }
+    )
+    return row

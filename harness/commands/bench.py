@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+import time
 
 from harness.commands._common import (
     add_device_args,
@@ -10,6 +12,7 @@ from harness.commands._common import (
     parse_int_list,
     skeleton_overrides,
 )
+from harness.commands.describe import add_network_args, check_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,6 +35,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=("table", "csv", "json", "md"), default="table", help="output format"
     )
+    parser.add_argument("--json", action="store_true", help="same as --format json")
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no wall-time line on stderr (CI logs)"
+    )
     parser.add_argument("--no-latency", action="store_true", help="parameters and FLOPs only")
     parser.add_argument(
         "--repeats", type=int, default=20, metavar="N", help="timed runs per batch (default 20)"
@@ -43,12 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="S",
         help="stop timing a batch size after this long, once 5 runs are in (default 1.5)",
     )
-    parser.add_argument(
-        "--baseline-stem",
-        choices=("auto", "timm", "small"),
-        default="auto",
-        help="timm baselines' stem (default auto: small below 96 px, as training uses)",
-    )
+    add_network_args(parser)
     add_device_args(parser)
     add_skeleton_args(parser)
     parser.set_defaults(func=run)
@@ -58,8 +60,15 @@ def run(args: argparse.Namespace) -> int:
     from harness.bench import bench, bench_set, format_results
     from harness.errors import ConfigError
 
+    started = time.perf_counter()
     if args.repeats < 1:
         raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
+    if not args.max_seconds > 0:
+        raise ConfigError(f"--max-seconds must be positive, got {args.max_seconds}")
+    check_threads(args.threads)
+    if args.json and args.format not in ("table", "json"):
+        raise ConfigError(f"--json and --format {args.format} ask for two formats; give one")
+    fmt = "json" if args.json else args.format
     batches = parse_int_list(args.batch, "--batch")
     overrides = skeleton_overrides(args)
     # Input shape and classes belong to the data, not the skeleton: taken apart here.
@@ -77,6 +86,13 @@ def run(args: argparse.Namespace) -> int:
         repeats=args.repeats,
         max_seconds=args.max_seconds,
         baseline_stem=args.baseline_stem,
+        resize=args.resize,
     )
-    print(format_results(report, args.format))
+    seconds = time.perf_counter() - started
+    if fmt == "json":
+        report["wall_s"] = round(seconds, 3)
+    print(format_results(report, fmt))
+    if not args.quiet and fmt != "json":
+        # On stderr, so that csv and md output stays only the data.
+        print(f"wall time: {seconds:.1f}s", file=sys.stderr)
     return 0

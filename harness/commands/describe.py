@@ -20,7 +20,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Build one architecture and print its canonical form, blocks per kind, stage layout, "
             "parameters, FLOPs (fvcore, multiply-add = 1) and inference latency. ARCH is a block "
             "string such as '(IR)*8' or 'RRR|IIII|RRRRRR|III', a named ordering (alternated, RI, IR, "
-            "optionally with a block count: RI:16), or a timm model as timm:NAME."
+            "optionally with a block count: RI:16), or a timm model as timm:NAME (options: "
+            "timm:NAME?stem=small&head=paper&resize=96). The network is built as training "
+            "builds it: the same stem, head and resize for the same flags."
         ),
     )
     parser.add_argument("arch", metavar="ARCH", help="block string, named ordering or timm:NAME")
@@ -31,20 +33,51 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--batch", default="1,64", metavar="B,B,...", help="latency batch sizes (default 1,64)"
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    add_network_args(parser)
     add_device_args(parser)
     add_skeleton_args(parser)
     parser.set_defaults(func=run)
+
+
+def add_network_args(parser: argparse.ArgumentParser) -> None:
+    """Training's settings that change the built network, beside the skeleton flags."""
+    from harness.config import CHOICES, DEFAULT_BASELINE_STEM
+
+    parser.add_argument(
+        "--baseline-stem",
+        choices=CHOICES["baseline_stem"],
+        default=None,
+        help=f"timm baselines' stem, as --baseline-stem of train (default {DEFAULT_BASELINE_STEM}: "
+        "timm's own; small: first 4x of downsampling removed; auto: small below 96 px)",
+    )
+    parser.add_argument(
+        "--resize",
+        type=int,
+        metavar="N",
+        help="upsample inputs to NxN before the network, as --resize of train",
+    )
+
+
+def check_threads(threads: int | None) -> None:
+    """--threads N >= 1, checked before any work (torch refuses 0 only deep inside)."""
+    if threads is not None and threads < 1:
+        from harness.errors import ConfigError
+
+        raise ConfigError(f"--threads must be at least 1, got {threads}")
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.describe import describe, format_description, to_json
     from harness.models import Skeleton
 
+    check_threads(args.threads)
     batches = parse_int_list(args.batch, "--batch")
     skeleton = Skeleton(**skeleton_overrides(args))
     info = describe(
         args.arch,
         skeleton,
+        baseline_stem=args.baseline_stem,
+        resize=args.resize,
         device=args.device,
         threads=args.threads,
         batches=batches,

@@ -152,7 +152,8 @@ class BareLoop:
 def test_bench_harness_step_vs_bare_loop(benchmark, dataset) -> None:
     benchmark.group = "train_overhead"
     config = overhead_config()
-    candidate = build("RI", width_mult=0.25, head="linear")
+    # Softmax + cross-entropy, as the bare loop computes (the paper space's output is sigmoid).
+    candidate = build("RI", width_mult=0.25, head="linear", output="softmax")
     bare_model = copy.deepcopy(candidate.model)
     trainer = Trainer(candidate.model, dataset, config, torch.device("cpu"))
     split = trainer.train_split
