@@ -21,6 +21,8 @@ COMMANDS: tuple[str, ...] = (
     "trials",
     "studies",
     "report",
+    "doctor",
+    "clean",
 )
 
 

@@ -9,7 +9,7 @@ from harness.errors import ConfigError
 
 SPEC_HELP = (
     "dataset spec: synthetic[?n=3000&seed=0&difficulty=0.5], fer2013:PATH, "
-    "ferplus:DIR[?mode=majority|probability|crossentropy|all10], ckplus:DIR[?folds=10&fold=0], "
+    "ferplus:DIR[?mode=majority|probability|crossentropy|all10|plurality], ckplus:DIR[?folds=10&fold=0], "
     "folder:DIR; add dedup=1 to drop val/test images also found in an earlier split "
     "(default: synthetic)"
 )

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import sys
+import time
 from pathlib import Path
 
 from harness.commands.trials import add_db_arg
@@ -45,17 +49,53 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default="html",
         help="html (default: write the page) or md (print the leaderboard as Markdown)",
     )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print {path, studies, wall_s} as one JSON object instead of the path",
+    )
+    parser.add_argument(
+        "--quiet", "-q", action="store_true", help="no wall-time line on stderr (CI logs)"
+    )
     parser.set_defaults(func=run)
 
 
+def check_output(path: Path) -> None:
+    """A page that cannot be written fails now, not after the report is built."""
+    from harness.errors import ConfigError
+
+    if path.is_dir():
+        raise ConfigError(f"-o {path} is a folder; name the file, e.g. {path / 'report.html'}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"cannot write {path}: {folder} is a file, not a folder")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write {path}: no write permission in {folder}")
+
+
 def run(args: argparse.Namespace) -> int:
-    from harness.report import markdown_leaderboard, write_report
+    from harness.errors import ConfigError
+    from harness.report import markdown_leaderboard, resolve_studies, write_report
     from harness.store import Store
 
+    started = time.perf_counter()
+    if args.format == "md" and (args.output is not None or args.json):
+        raise ConfigError("--format md prints Markdown to stdout; -o and --json are for html")
+    if args.output is not None:
+        check_output(args.output)
     with Store(args.db, create=False) as store:
         if args.format == "md":
             print(markdown_leaderboard(store, args.study))
             return 0
-        path = write_report(store, args.study, args.output)
+        studies = resolve_studies(store, args.study)
+        path = write_report(store, studies, args.output)
+    seconds = time.perf_counter() - started
+    if args.json:
+        print(json.dumps({"path": str(path), "studies": studies, "wall_s": round(seconds, 3)}))
+        return 0
     print(path)
+    if not args.quiet:
+        print(f"wall time: {seconds:.1f}s", file=sys.stderr)
     return 0

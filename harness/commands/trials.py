@@ -88,11 +88,16 @@ def run(args: argparse.Namespace) -> int:
     with Store(args.db, create=False) as store:
         frame = store.trials_frame(study=args.study, status=args.status)
         url = store.url
+        known = list(store.studies_frame()["study"]) if frame.empty and args.study else []
     if args.limit is not None:
         frame = frame.tail(args.limit)
     if frame.empty and args.format in ("table", "md"):
         which = " matching the filters" if (args.study or args.status) else ""
-        print(f"no trials{which} in {url}", file=sys.stderr)
+        hint = ""
+        if args.study and args.study not in known:
+            # Most often a typo: name the studies there are.
+            hint = f" (no study {args.study!r}; studies: {', '.join(known) or 'none'})"
+        print(f"no trials{which} in {url}{hint}", file=sys.stderr)
         return 0
     emit(frame, args.format, _table_columns())
     return 0
