@@ -446,7 +446,11 @@ def test_paper_numbers_are_labelled_and_compared(page: str, store: Store) -> Non
     )
     assert ri[4] == f"{percent_pm(statistics.mean(values), statistics.stdev(values))} (n=2)"
     assert ri[6] == RI_PAPER
-    assert ri[8] == "– (other data)"  # synthetic data is not the paper's FER+
+    # Synthetic data, the fast protocol, a linear head, an eighth of the widths: each named.
+    assert ri[8].startswith("– not comparable: data synthetic (paper: ferplus)")
+    for differs in ("labels hard (paper: plurality)", "protocol fast (paper: paper)",
+                    "head linear (paper: paper)", "I expansion default (paper: 6)"):  # fmt: skip
+        assert differs in ri[8]
     assert next(r for r in rows if r[1] == "ResNet-50")[4] == "not run here"
     assert "reported</span> numbers are typed in from the paper" in page
 
@@ -467,8 +471,8 @@ def test_page_is_self_contained(page: str) -> None:
     assert page.count("* plotly.js v") == 1  # embedded once
     outside = page.replace(library, "")
     assert len(outside) < len(page) - len(library) // 2  # the library is inlined verbatim
-    # Seven figures: two scatters, families, curves, confusion, Optuna's two.
-    assert outside.count('class="plotly-graph-div plot"') == 7
+    # Eight figures: three scatters, families, curves, confusion, Optuna's two.
+    assert outside.count('class="plotly-graph-div plot"') == 8
     assert not re.search(r"<script[^>]+src=", outside)
     assert not re.search(r"<link[^>]+href=", outside)
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", outside)

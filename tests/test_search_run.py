@@ -40,11 +40,21 @@ def space(tmp_path: Path) -> str:
     return str(path)
 
 
+@pytest.fixture
+def unnamed_space(tmp_path: Path) -> str:
+    """The tiny space with nothing enqueued: every trial is the sampler's (prunable)."""
+    path = tmp_path / "unnamed.toml"
+    path.write_text(textwrap.dedent(SPACE).replace('enqueue = ["alternated", "RI", "IR"]', ""))
+    return str(path)
+
+
 def settings(space: str, url: str, **changes) -> SearchSettings:
     values = dict(
         space=space,
         url=url,
         study="t",
+        # `short`: one seed per named ordering (smoke gives them two; tested below).
+        budget="short",
         data=DATA,
         trials=3,
         overrides={
@@ -131,12 +141,12 @@ class _AlwaysPrune(optuna.pruners.BasePruner):
         return True
 
 
-def test_pruned_trials_keep_their_curves(space, tmp_path, monkeypatch):
+def test_pruned_trials_keep_their_curves(unnamed_space, tmp_path, monkeypatch):
     # open_study looks make_pruner up in the samplers module each time it runs.
     monkeypatch.setattr("harness.search.samplers.make_pruner", lambda *a, **k: _AlwaysPrune())
     url = f"sqlite:///{tmp_path}/h.db"
     overrides = {"epochs": 3, "batch_size": 32, "max_batches": 1, "skeleton": {"width_mult": 0.125}}
-    run_search(settings(space, url, trials=1, overrides=overrides))
+    run_search(settings(unnamed_space, url, trials=1, overrides=overrides))
     (trial,) = [t for t in optuna_study(url).trials if t.state.is_finished()]
     assert trial.state == optuna.trial.TrialState.PRUNED
     with Store(url) as store:
@@ -246,9 +256,22 @@ def test_a_killed_worker_is_retried_by_the_next_run(space, tmp_path, where):
     assert first["status"] == "interrupted" and "gone" in first["reason"]
 
 
-def test_repeats_retrain_the_top_candidates_with_more_seeds(space, tmp_path):
+def test_named_orderings_are_never_pruned(space, tmp_path, monkeypatch):
+    monkeypatch.setattr("harness.search.samplers.make_pruner", lambda *a, **k: _AlwaysPrune())
     url = f"sqlite:///{tmp_path}/h.db"
-    result = run_search(settings(space, url, trials=2, repeats=2, top=1))
+    overrides = {"epochs": 3, "batch_size": 32, "max_batches": 1, "skeleton": {"width_mult": 0.125}}
+    run_search(settings(space, url, trials=6, overrides=overrides))
+    with Store(url) as store:
+        frame = store.trials_frame(study="t").drop_duplicates("arch").set_index("arch")
+    for arch in NAMED.values():  # the three enqueued run all 3 epochs despite the pruner
+        assert frame.loc[arch, "status"] == "complete" and frame.loc[arch, "epochs"] == 3
+    sampled = frame.drop(index=list(NAMED.values()))
+    assert len(sampled) >= 1 and set(sampled["status"]) == {"pruned"}
+
+
+def test_repeats_retrain_the_top_candidates_with_more_seeds(unnamed_space, tmp_path):
+    url = f"sqlite:///{tmp_path}/h.db"
+    result = run_search(settings(unnamed_space, url, trials=2, repeats=2, top=1))
     board = result.leaderboard
     (top,) = board[board["seeds"] == 2].to_dict(orient="records")  # Optuna's best trial
     assert top["arch"] == optuna_study(url).best_trial.user_attrs["arch"]
@@ -256,3 +279,58 @@ def test_repeats_retrain_the_top_candidates_with_more_seeds(space, tmp_path):
     with Store(url) as store:
         frame = store.trials_frame(study="t")
     assert sorted(frame[frame["arch"] == top["arch"]]["seed"]) == [0, 1]
+
+
+def test_smoke_budget_gives_the_named_orderings_two_seeds(space, tmp_path):
+    url = f"sqlite:///{tmp_path}/h.db"
+    result = run_search(settings(space, url, trials=4, budget="smoke"))
+    board = result.leaderboard.set_index("arch")
+    for arch in NAMED.values():
+        assert board.loc[arch, "seeds"] == 2 and len(board.loc[arch, "test_accs"]) == 2
+    others = board.drop(index=list(NAMED.values()))
+    assert (others["seeds"] == 1).all()
+    from harness.search.leaderboard import noise_line
+    from harness.stats import seed_noise
+
+    expected = seed_noise(list(result.leaderboard["test_accs"]))
+    assert f"up to {100 * expected.largest_gap:.1f} pp" in noise_line(result.leaderboard)
+
+
+PAPER_TINY = {
+    "epochs": 2,
+    "batch_size": 16,
+    "max_batches": 2,
+    "eval_batch_size": 64,
+    "skeleton": {"width_mult": 0.0625},
+}
+
+
+@pytest.mark.slow
+def test_paper_study_has_every_row_with_k_seeds_even_with_a_pruner(tmp_path, monkeypatch):
+    """Table 1 as a study: every choice complete, each with exactly --repeats seeds,
+    although the pruner would stop every trial it is asked about."""
+    monkeypatch.setattr("harness.search.samplers.make_pruner", lambda *a, **k: _AlwaysPrune())
+    from harness.search import Search
+
+    url = f"sqlite:///{tmp_path}/h.db"
+    chosen = settings(
+        "paper", url, study="paper", trials=None, repeats=2, pruner="median",
+        data="synthetic?n=140&size=16", overrides=PAPER_TINY,
+    )  # fmt: skip
+    search = Search.resolve(chosen)
+    choices = list(search.space.choices)
+    assert search.n_trials == len(choices)  # each choice once; --repeats adds the seeds
+    result = run_search(chosen, search=search)
+    with Store(url) as store:
+        frame = store.trials_frame(study="paper")
+    assert set(frame["status"]) == {"complete"}
+    per_candidate = frame.groupby("candidate_id")["seed"].apply(sorted)
+    assert len(per_candidate) == len(choices)
+    assert all(seeds == [0, 1] for seeds in per_candidate)
+    # Stock and small-stem baselines are separate rows with different FLOPs.
+    baselines = frame[frame["kind"] == "baseline"].drop_duplicates("candidate_id")
+    assert len(baselines) == len([c for c in choices if c.startswith("timm:")])
+    for name in ("timm:resnet50", "timm:mobilenetv2_100"):
+        flops = sorted(baselines.loc[baselines["arch"] == name, "flops"])
+        assert len(flops) == 2 and flops[1] > 2 * flops[0]  # 16x at 48 px; less at 16 px
+    assert (result.leaderboard["seeds"] == 2).all()

@@ -5,10 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from typing import TYPE_CHECKING
 
 from harness.commands._training import add_training_args, training_overrides
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
+
+if TYPE_CHECKING:
+    from harness.search import Search, SearchSettings
+    from harness.search.runner import SearchResult
 
 _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
@@ -93,7 +98,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     constraints.add_argument("--max-flops", metavar="N", help="forward FLOPs per image, e.g. 300M")
     constraints.add_argument("--max-params", metavar="N", help="parameters, e.g. 2.5M")
     constraints.add_argument("--max-latency-ms", type=float, metavar="MS", help="batch-1 latency")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--quiet",
+        "-q",
+        "--no-progress",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bar or per-trial lines (CI logs); the first line and the summary stay",
+    )
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary (leaderboard, statuses, report, wall time) as one JSON object",
+    )
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     parser.add_argument(
         "--heartbeat",
@@ -101,6 +118,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=60,
         metavar="S",
         help="seconds between worker heartbeats; a trial silent for 3x this is retried (default 60)",
+    )
+    parser.add_argument(
+        "--folds",
+        type=int,
+        metavar="K",
+        help="ckplus: data only: train every candidate on each of K subject-independent folds; "
+        "the objective is the mean validation accuracy over folds",
     )
     add_training_args(parser)
     parser.set_defaults(func=run)
@@ -124,7 +148,9 @@ def parse_count(text: str | None, flag: str) -> float | None:
 
 
 def settings_from_args(args: argparse.Namespace):
+    from harness.folds import check_folds
     from harness.search import SearchSettings
+    from harness.search.budgets import get_budget
     from harness.search.samplers import parse_objectives
     from harness.store import resolve_db_url
 
@@ -136,6 +162,7 @@ def settings_from_args(args: argparse.Namespace):
         ("--top", args.top, 1),
         ("--workers", args.workers, 1),
         ("--heartbeat", args.heartbeat, 1),
+        ("--threads", args.threads, 1),
     ):
         if value is not None and value < low:
             raise ConfigError(f"{flag} must be at least {low}, got {value}")
@@ -149,10 +176,6 @@ def settings_from_args(args: argparse.Namespace):
     }
     if args.max_latency_ms is not None and args.max_latency_ms <= 0:
         raise ConfigError(f"--max-latency-ms must be positive, got {args.max_latency_ms}")
-    if overrides.get("threads") is None and args.workers == 1:
-        threads = busy_cpu_threads(overrides.get("device"))
-        if threads is not None:
-            overrides["threads"] = threads
     return SearchSettings(
         space=args.space,
         url=resolve_db_url(args.storage or args.db),
@@ -171,31 +194,9 @@ def settings_from_args(args: argparse.Namespace):
         workers=args.workers,
         heartbeat_s=args.heartbeat,
         grace_s=3 * args.heartbeat,
-        progress=not args.no_progress,
+        progress=not (args.no_progress or args.json),
+        folds=check_folds(data or get_budget(args.budget).data, args.folds),
     )
-
-
-def busy_cpu_threads(device: str | None) -> int | None:
-    """Fewer CPU threads than cores when other processes keep the cores busy, else None.
-
-    PyTorch's OpenMP threads wait for each other at every op; when another
-    process holds a core they spin instead of working. On a 2-core machine at
-    load 5 a training step took 10x longer with 2 threads than with 1."""
-    import os
-
-    if device not in (None, "auto", "cpu"):
-        return None
-    import torch
-
-    if device != "cpu" and torch.cuda.is_available():
-        return None
-    cores = os.cpu_count() or 1
-    try:
-        load = os.getloadavg()[0]
-    except OSError:
-        return None
-    free = cores - int(load + 0.5)
-    return max(1, free) if free < cores else None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -206,21 +207,30 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     search = Search.resolve(settings)
     Store(settings.url).close()  # an unreachable database: one error line, before anything else
-    if settings.progress:
-        print(
-            f"study {search.study}: space {search.space.name} ({search.space.summary()}), "
-            f"budget {search.budget.name}, data {search.data}, {search.n_trials} trials, "
-            f"{search.base.epochs} epochs, objectives {','.join(settings.objectives)}"
-            + (f", {search.base.threads} CPU threads" if search.base.threads else ""),
-            file=sys.stderr,
-        )
+    device = _check_device_and_data(search)
+    # Printed even with --quiet: the thread count explains most "why is it slower here".
+    print(
+        f"study {search.study}: space {search.space.name} ({search.space.summary()}), "
+        f"budget {search.budget.name}, data {search.data}, {search.n_trials} trials, "
+        f"{search.base.epochs} epochs, objectives {','.join(settings.objectives)}, "
+        f"device {device}, {threads_text(settings)}",
+        file=sys.stderr,
+    )
     result = run_search(settings, search=search)
+    if args.json:
+        return _print_json(args, settings, result, time.perf_counter() - started)
     objectives = ",".join(settings.objectives)
     print(
         f"\nleaderboard of study {result.study} ({result.n_trials} trials; ranked by validation "
         f"accuracy; objectives {objectives}; FLOPs per image by fvcore, multiply-add = 1):"
     )
     print(format_leaderboard(result.leaderboard))
+    from harness.search.leaderboard import PIPELINE_CHECK, noise_line
+
+    if len(result.leaderboard):
+        print(noise_line(result.leaderboard))
+    if search.data.startswith("synthetic"):
+        print(f"NOTE: {PIPELINE_CHECK}")
     counts = ", ".join(f"{n} {status}" for status, n in sorted(result.statuses.items()))
     if counts:
         print(f"trials recorded: {counts}")
@@ -233,6 +243,68 @@ def run(args: argparse.Namespace) -> int:
     if report is not None:
         print(f"report: {report}")
     print(f"wall time: {_duration(time.perf_counter() - started)}")
+    return 0
+
+
+def _check_device_and_data(search: Search) -> str:
+    """The device name; a bad --device or --data fails here, before the first line.
+
+    Loading the data also fills the cache, so that trials (and workers) read it back fast."""
+    from harness.measure import resolve_device
+    from harness.trial import load_trial_dataset
+
+    device = resolve_device(search.base.device)
+    load_trial_dataset(search.data)
+    return str(device)
+
+
+def used_threads(settings: SearchSettings) -> list[int]:
+    """The CPU threads of each training process: --threads, else torch's default (all
+    cores) in this process, else with --workers N on the CPU each worker's share."""
+    import torch
+
+    chosen = settings.overrides.get("threads")
+    if settings.workers == 1:
+        return [chosen or torch.get_num_threads()]
+    from harness.search.workers import worker_environments
+
+    device = str(settings.overrides.get("device") or "auto")
+    return [
+        chosen or share or torch.get_num_threads()
+        for _, share in worker_environments(settings.workers, device)
+    ]
+
+
+def threads_text(settings: SearchSettings) -> str:
+    threads = used_threads(settings)
+    counts = "/".join(str(n) for n in sorted(set(threads)))
+    noun = "thread" if counts == "1" else "threads"
+    if settings.workers == 1:
+        return f"{counts} CPU {noun}"
+    return f"{settings.workers} workers x {counts} CPU {noun}"
+
+
+def _print_json(
+    args: argparse.Namespace, settings: SearchSettings, result: SearchResult, seconds: float
+) -> int:
+    """The summary as one JSON object on stdout (the report is still written)."""
+    import json
+
+    report = None if args.no_report else _write_report(result.url, settings.url, result.study)
+    summary = {
+        "study": result.study,
+        "database": result.url,
+        "trials": result.n_trials,
+        "statuses": result.statuses,
+        "objectives": list(settings.objectives),
+        "leaderboard": json.loads(result.leaderboard.to_json(orient="records")),
+        "pareto_trial_ids": list(result.pareto),
+        "report": None if report is None else str(report),
+        "workers": settings.workers,
+        "threads": used_threads(settings),
+        "wall_s": round(seconds, 3),
+    }
+    print(json.dumps(summary, indent=2))
     return 0
 
 

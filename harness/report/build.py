@@ -10,7 +10,7 @@ from typing import Any
 from harness.report import comparisons, sections, tables
 from harness.report.format import count, number, percent_pm, si, text
 from harness.report.gather import gather, resolve_studies
-from harness.report.html import page
+from harness.report.html import Section, page
 
 __all__ = ["build_html", "default_output", "markdown_leaderboard", "write_report"]
 
@@ -21,6 +21,7 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
 
     data = gather(store, studies)
     board = tables.leaderboard(data.trials)
+    banner = comparisons.synthetic_banner(data.trials)
     parts = [
         sections.leaderboard_section(board, len(data.studies) > 1),
         sections.cost_section(board),
@@ -30,6 +31,13 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
         sections.optuna_section(store, data),
         sections.paper_section(board),
         sections.ordering_section(board),
+    ]
+    # Every section that compares numbers says, on synthetic data, that it is no finding.
+    parts = [
+        Section(p.anchor, p.title, banner + p.body)
+        if p.anchor in ("leaderboard", "cost", "paper", "orderings")
+        else p
+        for p in parts
     ]
     title = f"Benchmark report: {', '.join(data.studies)}"
     intro = "<h2 id=header>1. Study</h2>" + sections.intro(data)

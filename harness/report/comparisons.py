@@ -137,7 +137,10 @@ def _family_tables(cset: compare.ComparisonSet, suffix: str) -> list[str]:
 
 def _network_table(store: Any, cset: compare.ComparisonSet, suffix: str) -> str:
     chosen = set(compare.compared_networks(cset))
-    ids = [int(i) for i in cset.runs.loc[cset.runs["network"].isin(chosen), "trial_id"]]
+    runs = cset.runs[cset.runs["network"].isin(chosen)]
+    if "folds" in runs:  # a fold mean has no single test set to compare image by image
+        runs = runs[runs["folds"].isna()]
+    ids = [int(i) for i in runs["trial_id"]]
     predictions = store.trial_columns(ids, ["test_predictions", "test_targets"]) if ids else {}
     tests = compare.network_tests(cset, predictions)
     if tests.empty:

@@ -118,6 +118,11 @@ def gather(store: Any, studies: list[str] | None = None) -> ReportData:
     ]
     pretrained = [bool(config.get("pretrained")) for config in config_column]
     trials = trials.assign(remedy=remedies, pretrained=pretrained, config=config_column)
+    # CK+ is compared only as fold means: each run of K folds becomes one row, and a run
+    # missing a fold is no cross-validated figure (its row is not "complete").
+    from harness.folds import fold_means
+
+    trials = fold_means(trials)
     trials["group"] = [_group_key(row) for row in trials.to_dict(orient="records")]
     return ReportData(
         url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details

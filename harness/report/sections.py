@@ -187,6 +187,13 @@ def cost_section(board: pd.DataFrame) -> Section:
         "accurate). Hover a marker for its ordering. Error bars: one standard deviation "
         f"over seeds. {FLOPS_NOTE}</p>"
     ]
+    parts.append("<h3>Accuracy vs parameters</h3>")
+    parts.append(
+        "<p class=note>Size first: a family whose points sit to the right of the others "
+        "may win by capacity, not by ordering (at exp_ratio 2 RI has about 2.4x the "
+        "parameters of IR). Compare orderings at similar x.</p>"
+    )
+    parts.append(figure_html(figures.scatter_figure(board, "params", "parameters"), "fig-params"))
     parts.append("<h3>Accuracy vs FLOPs</h3>")
     parts.append(
         figure_html(figures.scatter_figure(board, "flops", "FLOPs (fvcore MACs)"), "fig-flops")
@@ -300,7 +307,7 @@ def paper_section(board: pd.DataFrame) -> Section:
         elif r.comparable:
             diff = f"{r.diff:+.2f}"
         else:
-            diff = "– (other data)"
+            diff = "– not comparable: " + "; ".join(r.differs)
         rows.append(
             [
                 r.table,
@@ -318,10 +325,14 @@ def paper_section(board: pd.DataFrame) -> Section:
         f"<p class=note><span class='tag reported'>reported</span> numbers are typed in from "
         f"the paper ({esc(PAPER)}): single runs, as printed. "
         "<span class='tag measured'>measured</span> numbers are ours, from the store: the "
-        "best-ranked group of the same model (the paper's 16-block orderings, the same timm "
-        "networks), mean ± sd of test accuracy over seeds. The difference is given only where "
-        "our data is the paper's dataset (FER+ labels for Table 1, CK+ for Table 2); the "
-        "networks' widths and training protocol may still differ.</p>"
+        "group of the same model closest to the paper's setting (the paper's 16-block "
+        "orderings, the same timm networks), mean ± sd of test accuracy over seeds (CK+: "
+        "over fold means). A difference is given only where our run matches the paper's "
+        "setting: FER+ votes read as <code>plurality</code> (Table 1's 10-way head and full "
+        "splits) or CK+ cross-validated (Table 2), the paper protocol, the paper head and "
+        "widths 64..512 with I expansion 6 for the orderings, the model's own stem for the "
+        "baselines (the paper does not say which head its baselines had). Otherwise the "
+        "last column says what differs.</p>"
     )
     body += table(
         [

@@ -44,6 +44,9 @@ LEADERBOARD_COLUMNS = (
     "latency_ms",
     "epochs",
     "data_spec",
+    "protocol",
+    "label_mode",
+    "config",
     "group",
 )
 
@@ -91,6 +94,9 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
                 "latency_ms": _first(part["latency_ms"]),
                 "epochs": _first(part["epochs"]),
                 "data_spec": best["data_spec"],
+                "protocol": best.get("protocol"),
+                "label_mode": best.get("label_mode"),
+                "config": best.get("config") if isinstance(best.get("config"), dict) else {},
                 "group": group,
             }
         )

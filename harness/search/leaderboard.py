@@ -19,12 +19,23 @@ if TYPE_CHECKING:
     from harness.search.settings import Search
     from harness.store import Store
 
-__all__ = ["LEADERBOARD_COLUMNS", "format_leaderboard", "leaderboard", "pareto_store_ids"]
+__all__ = [
+    "LEADERBOARD_COLUMNS",
+    "PIPELINE_CHECK",
+    "format_leaderboard",
+    "leaderboard",
+    "noise_line",
+    "pareto_store_ids",
+]
 
 LEADERBOARD_COLUMNS = (
     "rank", "arch", "family", "kind", "settings", "val_acc", "val_acc_sd", "test_acc",
-    "test_acc_sd", "seeds", "params", "flops", "latency_ms", "pareto", "trial_ids",
+    "test_acc_sd", "seeds", "params", "flops", "latency_ms", "pareto", "trial_ids", "test_accs",
 )  # fmt: skip
+PIPELINE_CHECK = (
+    "pipeline check, not a finding: synthetic data tests the harness, not facial expression "
+    "recognition"
+)
 
 
 def pareto_store_ids(study: optuna.Study) -> list[int]:
@@ -82,6 +93,7 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
                 "latency_ms": latency.min() if len(latency) else None,
                 "pareto": any(i in pareto for i in ids),
                 "trial_ids": ids,
+                "test_accs": [float(v) for v in group["test_acc"] if v == v],
             }
         )
     board = pd.DataFrame(rows)
@@ -130,6 +142,26 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int = 20) -> str:
     if len(board) > limit:
         text += f"\n... {len(board) - limit} more (harness trials --study NAME lists every trial)"
     return text
+
+
+def noise_line(board: pd.DataFrame) -> str:
+    """How big seed noise is at this budget, measured on the rows with several seeds."""
+    from harness.stats import seed_noise
+
+    if board.empty:
+        return ""
+    noise = seed_noise(list(board["test_accs"]))
+    if noise is None:
+        return (
+            "seed noise: unknown (every row has one seed); rerun with --repeats 2 before "
+            "reading differences between rows"
+        )
+    return (
+        f"seed noise: one network's test accuracy moved by up to "
+        f"{100 * noise.largest_gap:.1f} pp between seeds (pooled sd {100 * noise.pooled_sd:.1f} "
+        f"pp over {noise.networks} networks); differences below {100 * noise.threshold:.1f} pp "
+        "between two single runs are noise at this budget"
+    )
 
 
 def _missing(value: Any) -> bool:

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
     from harness.store import Store
     from harness.trial import Constraints
 
-__all__ = ["CandidateFailed", "Objective", "best_text"]
+__all__ = ["CandidateFailed", "Objective", "best_text", "is_protected"]
 
 
 class CandidateFailed(Exception):
@@ -51,7 +51,7 @@ class Objective:
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         import optuna
 
-        from harness.trial import run_trial
+        from harness.folds import run_folds
 
         search = self.search
         trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
@@ -67,6 +67,9 @@ class Objective:
         if self.progress is not None:
             self.progress.started(trial.number, shown)
         single = not search.multi_objective
+        # The named architectures (the paper's orderings, the controls) and every choice
+        # of a choices space are the rows a comparison needs: never pruned.
+        prunable = not is_protected(trial, search)
 
         def on_epoch(metrics: Any) -> None:
             if self.progress is not None:
@@ -74,13 +77,16 @@ class Objective:
             if single:
                 trial.report(metrics.val_acc, metrics.epoch)
                 # Pruning after the last epoch would save nothing and lose the test score.
-                if metrics.epoch < config.epochs and trial.should_prune():
+                if prunable and metrics.epoch < config.epochs and trial.should_prune():
                     raise optuna.TrialPruned(f"pruned after epoch {metrics.epoch}")
 
         try:
-            outcome = run_trial(
+            # With --folds K: mean validation accuracy over the K folds; the pruner
+            # sees fold 0's epochs (harness.folds.run_folds).
+            outcome = run_folds(
                 config,
                 self.store,
+                folds=search.settings.folds,
                 study=search.study,
                 dataset=self.dataset,
                 on_epoch=on_epoch,
@@ -132,6 +138,12 @@ class Objective:
             from harness.search.progress import format_trial_line
 
             print(format_trial_line(trial.number, arch, status, attrs), file=sys.stderr)
+
+
+def is_protected(trial: optuna.Trial, search: Search) -> bool:
+    """True for a trial the pruner must leave alone: an enqueued (named) architecture,
+    or any trial of a choices space (each choice is a row of the study's table)."""
+    return search.space.kind == "choices" or bool(trial.user_attrs.get("enqueued"))
 
 
 def best_text(study: optuna.Study) -> str:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from harness.search.progress import Progress
     from harness.store import Store
 
-__all__ = ["SearchResult", "prepare", "run_search", "run_worker"]
+__all__ = ["SearchResult", "prepare", "repeat_plan", "run_search", "run_worker"]
 
 # Our rows of trials left `running` by a worker that is gone: on this machine its
 # dead process id shows it at once; elsewhere only a long silence does (an
@@ -136,7 +136,7 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
                 run_worker(search, store, progress=progress)
         finally:
             progress.close()
-        repeated = run_repeats(search, store, study) if settings.repeats > 1 else 0
+        repeated = run_repeats(search, store, study)
         pareto = pareto_store_ids(study)
         board = leaderboard(store, search, study)
         statuses = store.trials_frame(study=search.study)["status"].value_counts()
@@ -154,9 +154,8 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
 
 
 def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
-    """The candidates worth more seeds: every choice of a choices space (the paper's
-    orderings and baselines); otherwise the best `top` distinct ones (single
-    objective) or the most accurate `top` of the Pareto front."""
+    """The best `top` distinct candidates (single objective) or the most accurate `top`
+    of the Pareto front: the ones `--repeats` gives more seeds."""
     import optuna
 
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
@@ -164,46 +163,101 @@ def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenT
         ranked = sorted(study.best_trials, key=lambda t: (-t.values[0], t.number))
     else:
         ranked = sorted(complete, key=lambda t: (-t.value, t.number))
-    limit = len(ranked) if search.space.kind == "choices" else search.settings.top
     chosen, seen = [], set()
     for trial in ranked:
-        key = tuple(sorted(trial.params.items()))
+        key = _params_key(trial.params, search.space)
         if key in seen:
             continue
         seen.add(key)
         chosen.append(trial)
-        if len(chosen) >= limit:
+        if len(chosen) >= search.settings.top:
             break
     return chosen
 
 
-def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
-    """Train each top candidate with seeds seed .. seed+K-1 (the search's seed is
-    reused from the store); returns how many runs were trained or reused."""
-    from harness.search.params import trial_config
-    from harness.search.progress import format_trial_line
-    from harness.trial import load_trial_dataset, run_trial
+def _params_key(params: dict[str, Any], space: Any = None) -> tuple:
+    """Trials with equal keys train the same experiment. With a space, the architecture
+    counts by its canonical form: two parameter sets may name one network (random keys,
+    R*16 reached from both directions of a split)."""
+    if space is None:
+        return tuple(sorted((k, str(v)) for k, v in params.items()))
+    try:
+        arch = space.arch_from_params(params)
+        names = set(space.encoding.names())
+    except Exception:  # parameters of another space version: compare them as they are
+        return _params_key(params)
+    rest = tuple(sorted((k, str(v)) for k, v in params.items() if k not in names))
+    return (arch, rest)
+
+
+def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any], int]]:
+    """(parameters, seeds in all) for every candidate that gets more than one seed.
+
+    - every choice of a choices space (the paper's table): `--repeats` seeds each,
+      whether or not its first run finished, so each row has exactly K seeds;
+    - the space's named architectures (the paper's orderings, the controls): at least
+      the budget's `named_seeds`, so that the first leaderboard shows seed noise;
+    - the top candidates: `--repeats` seeds.
+    """
+    import optuna
 
     settings = search.settings
-    chosen = top_trials(search, study)
-    if not chosen:
+    wanted: dict[tuple, tuple[dict[str, Any], int]] = {}
+
+    def want(params: dict[str, Any], seeds: int) -> None:
+        if seeds <= 1 or not params:
+            return
+        key = _params_key(params, search.space)
+        old = wanted.get(key, (params, 0))[1]
+        wanted[key] = (dict(params), max(old, seeds))
+
+    ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
+             optuna.trial.TrialState.FAIL)  # fmt: skip
+    trials = study.get_trials(deepcopy=False, states=ended)
+    if search.space.kind == "choices":
+        for params in search.space.enqueue_params():
+            want(params, settings.repeats)
+        for trial in trials:
+            want(trial.params, settings.repeats)
+    named = max(settings.repeats, search.budget.named_seeds)
+    for trial in trials:
+        if trial.user_attrs.get("enqueued"):
+            want(trial.params, named)
+    if settings.repeats > 1:
+        for trial in top_trials(search, study):
+            want(trial.params, settings.repeats)
+    return list(wanted.values())
+
+
+def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
+    """Train each candidate of `repeat_plan` with seeds seed .. seed+K-1 (a seed already
+    in the store is reused); returns how many runs were trained or reused."""
+    from harness.folds import run_folds
+    from harness.search.params import trial_config
+    from harness.search.progress import format_trial_line
+    from harness.trial import load_trial_dataset
+
+    settings = search.settings
+    plan = repeat_plan(search, study)
+    if not plan:
         return 0
     dataset = load_trial_dataset(search.data)
     constraints = _constraints(settings)
     count = 0
-    for trial in chosen:
-        for seed in range(settings.seed, settings.seed + settings.repeats):
+    for params, seeds in plan:
+        for seed in range(settings.seed, settings.seed + seeds):
             config = trial_config(
                 search.space,
                 search.base,
-                trial.params,
+                params,
                 width_scale=search.budget.width_scale,
                 width_fixed=search.width_fixed,
                 seed=seed,
             )
-            outcome = run_trial(
+            outcome = run_folds(
                 config,
                 store,
+                folds=settings.folds,
                 study=search.study,
                 dataset=dataset,
                 reuse=True,
@@ -217,6 +271,6 @@ def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
 
                 attrs = {"val_acc": outcome.val_acc, "test_acc": outcome.test_acc,
                          "flops": outcome.flops, "reason": outcome.reason}  # fmt: skip
-                line = format_trial_line(trial.number, outcome.arch, outcome.status, attrs)
+                line = format_trial_line(None, outcome.arch, outcome.status, attrs)
                 print(f"{line}  (seed {seed})", file=sys.stderr)
     return count

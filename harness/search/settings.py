@@ -44,6 +44,7 @@ class SearchSettings:
     grace_s: int = 180
     progress: bool = True
     measure_latency: bool = True
+    folds: int = 1  # > 1: every candidate trains on each CK+ fold (harness.folds)
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -75,7 +76,14 @@ class Search:
         budget = get_budget(settings.budget)
         overrides = dict(settings.overrides)
         data = settings.data or budget.data
+        if settings.folds > 1 and "folds=" not in data:
+            # Every load (the first check, workers, repeats) then splits into K folds,
+            # also on a tree too small for the spec's default of 10.
+            data += ("&" if "?" in data else "?") + f"folds={settings.folds}"
         trials = settings.trials if settings.trials is not None else budget.trials
+        if settings.trials is None and space.kind == "choices":
+            # A table of named networks: each choice once; --repeats adds the seeds.
+            trials = len(space.choices)
         if trials < 1:
             raise ConfigError(f"--trials must be at least 1, got {trials}")
         flag_depths = (overrides.get("skeleton") or {}).get("depths")
@@ -135,6 +143,7 @@ def default_study_name(
     overrides = {k: v for k, v in settings.overrides.items() if k not in ("device", "threads")}
     varied = {
         "data": data if data != budget.data else None,
+        "folds": settings.folds if settings.folds > 1 else None,
         "overrides": overrides or None,
         "constraints": settings.constraints or None,
         "sampler": settings.sampler if settings.sampler != "tpe" else None,
