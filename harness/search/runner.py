@@ -40,6 +40,7 @@ __all__ = ["SearchResult", "prepare", "repeat_plan", "run_search", "run_worker"]
 # dead process id shows it at once; elsewhere only a long silence does (an
 # epoch of a full-size net on a CPU can take many minutes).
 STALE_AFTER_S = 6 * 3600
+PAPER_FAMILIES = ("alternated", "RI", "IR")
 
 
 @dataclass
@@ -195,8 +196,8 @@ def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any
 
     - every choice of a choices space (the paper's table): `--repeats` seeds each,
       whether or not its first run finished, so each row has exactly K seeds;
-    - the space's named architectures (the paper's orderings, the controls): at least
-      the budget's `named_seeds`, so that the first leaderboard shows seed noise;
+    - the space's named paper orderings (alternated, RI, IR): at least the budget's
+      `named_seeds`, so that the first leaderboard shows seed noise;
     - the top candidates: `--repeats` seeds.
     """
     import optuna
@@ -221,7 +222,8 @@ def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any
             want(trial.params, settings.repeats)
     named = max(settings.repeats, search.budget.named_seeds)
     for trial in trials:
-        if trial.user_attrs.get("enqueued"):
+        # The paper's orderings: the controls (R*16, I*16, family "other") keep one seed.
+        if trial.user_attrs.get("enqueued") and trial.user_attrs.get("family") in PAPER_FAMILIES:
             want(trial.params, named)
     if settings.repeats > 1:
         for trial in top_trials(search, study):
