@@ -481,3 +481,13 @@ def test_search_runs_split_and_counts_spaces_end_to_end(tmp_path, kind, sampler,
     )
     if sampler == "grid":  # the grid's 6 points name all 4 networks
         assert set(frame["arch"]) == members
+
+
+def test_smoke_recipe_changes_the_fast_protocol_only() -> None:
+    from harness.search.budgets import get_budget
+
+    smoke = get_budget("smoke")
+    fast, paper = smoke.train_overrides("fast"), smoke.train_overrides("paper")
+    assert fast["lr"] == 8e-3 and fast["crop_padding"] == 0 and fast["rotate_deg"] == 0.0
+    assert "lr" not in paper and "crop_padding" not in paper and "rotate_deg" not in paper
+    assert fast["epochs"] == paper["epochs"] == 3

@@ -34,16 +34,17 @@ class Budget:
     # the first leaderboard shows how far one network moves between seeds.
     named_seeds: int = 1
 
-    def train_overrides(self) -> dict[str, Any]:
+    def train_overrides(self, protocol: str = "fast") -> dict[str, Any]:
+        """What the budget sets. Its recipe (lr, crops, rotations) is a change to the
+        `fast` protocol only: under `paper` the paper's own recipe stays."""
         values = {
             "epochs": self.epochs,
             "batch_size": self.batch_size,
             "batch_size_cuda": self.batch_size,
             "max_batches": self.max_batches,
-            "lr": self.lr,
-            "crop_padding": self.crop_padding,
-            "rotate_deg": self.rotate_deg,
         }
+        if protocol == "fast":
+            values.update(lr=self.lr, crop_padding=self.crop_padding, rotate_deg=self.rotate_deg)
         return {k: v for k, v in values.items() if v is not None}
 
 

@@ -53,7 +53,7 @@ def base_config(
     for letter, values in (flag_skeleton.get("block_params") or {}).items():
         skeleton.setdefault("block_params", {}).setdefault(letter, {}).update(values)
     skeleton.update({k: v for k, v in flag_skeleton.items() if k != "block_params"})
-    values: dict[str, Any] = {**space.train, **budget.train_overrides()}
+    values: dict[str, Any] = {**space.train, **budget.train_overrides(protocol)}
     values.update(overrides)
     values["data"] = data
     values["arch"] = "RI"  # placeholder: every trial sets its own
