@@ -165,3 +165,35 @@ def test_paper_setting_is_checked_field_by_field() -> None:
     frame = paper_comparison(board)
     row = frame[(frame["table"] == "Table 1") & (frame["model"] == "RI network")].iloc[0]
     assert row["comparable"] and row["diff"] == pytest.approx(80.0 - 81.98)
+
+
+def _fake_runs(seeds_a: list[int], seeds_b: list[int]) -> pd.DataFrame:
+    rows = []
+    for arch, seeds, acc, step in (("RR|II", seeds_a, 0.6, 0.01), ("II|RR", seeds_b, 0.4, 0.03)):
+        for seed in seeds:
+            rows.append({
+                "trial_id": len(rows) + 1, "study": "s", "arch": arch, "kind": "candidate",
+                "family": "RI" if arch.startswith("R") else "IR", "status": "complete",
+                "protocol": "fast", "seed": seed, "val_acc": acc + step * seed,
+                "test_acc": acc + step * seed, "params": 1, "flops": 1,
+                "data_spec": "synthetic", "label_mode": "hard",
+                "config": {"skeleton": {"depths": [2, 2]}, "lr": 0.1},
+            })  # fmt: skip
+    return pd.DataFrame(rows)
+
+
+def test_one_seed_mcnemar_speaks_of_the_two_models_not_the_networks() -> None:
+    (cset,) = compare.comparison_sets(_fake_runs([0], [0]))
+    targets = [0] * 40
+    predictions = {1: {"test_predictions": [0] * 40, "test_targets": targets},
+                   2: {"test_predictions": [1] * 40, "test_targets": targets}}  # fmt: skip
+    (row,) = compare.network_tests(cset, predictions).to_dict(orient="records")
+    assert row["seeds"] == 1 and row["p_mcnemar"] < 1e-6
+    assert row["verdict"] == "one seed: these two models differ; the networks are untested"
+    (cset,) = compare.comparison_sets(_fake_runs([0, 1, 2], [0, 1, 2]))
+    (row,) = compare.network_tests(cset, {}).to_dict(orient="records")
+    from harness.stats import paired
+
+    expected = paired([0.6, 0.61, 0.62], [0.4, 0.43, 0.46])
+    assert row["seeds"] == 3 and row["p_t"] == pytest.approx(expected.p)
+    assert row["verdict"] == ("RR|II higher" if expected.p < 0.05 else "no clear difference")

@@ -342,8 +342,15 @@ def network_tests(
             verdicts.append("no shared seed")
         elif not math.isnan(r.p_t_holm):
             verdicts.append(_verdict(r.a, r.b, r.diff, r.p_t_holm))
+        elif r.seeds >= MIN_RUNS:
+            verdicts.append("the same difference on every seed: paired t undefined (see Wilcoxon)")
         elif not math.isnan(r.p_mcnemar_holm):
-            verdicts.append(_verdict(r.a, r.b, r.diff, r.p_mcnemar_holm) + " (one seed: McNemar)")
+            # McNemar tests two trained models, not two networks: seed noise is not in it.
+            verdicts.append(
+                "one seed: these two models differ; the networks are untested"
+                if r.p_mcnemar_holm < ALPHA
+                else "one seed: these two models do not differ clearly"
+            )
         else:
             verdicts.append("not enough shared seeds")
     frame["verdict"] = verdicts

@@ -193,8 +193,11 @@ def comparison_section(store: Any, trials: pd.DataFrame) -> Section:
         "runs are unpaired: Welch's t-test. Two networks of one set trained with the same "
         "seeds see the same data order, so they are compared seed by seed: paired t and "
         "Wilcoxon signed-rank over the shared seeds, and McNemar's exact test over the test "
-        "images of one pair of trained models. p-values are Holm-adjusted over the rows of "
-        "each table (family-wise error 5%); verdicts read the adjusted p. The median "
+        "images of one pair of trained models. McNemar's test is about those two models: "
+        "seed noise is not in it, so a tiny McNemar p with one seed says nothing about "
+        "the networks; the verdict on two networks needs shared seeds (paired t). "
+        "p-values are Holm-adjusted over the rows of each table (family-wise error 5%); "
+        "verdicts read the adjusted p. The median "
         "parameter and FLOPs counts beside each family show whether it wins by size.</p>"
     )
     if not sets:
