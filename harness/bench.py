@@ -123,8 +123,10 @@ def bench(
     max_seconds: float = 1.5,
     baseline_stem: str | None = None,
     resize: int | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Measure every architecture; all are resolved first so a typo fails before any timing.
+    `progress` shows a bar per network on stderr (a space's timm baselines take seconds).
 
     `baseline_stem` and `resize` are training's settings of the same names
     (None: training's default); a baseline's own options (`?stem=small`) win.
@@ -161,8 +163,17 @@ def bench(
         )
         names.setdefault(key, text)
 
+    import sys
+
+    from tqdm.auto import tqdm
+
     results = []
-    for text in names.values():
+    bar = tqdm(
+        list(names.values()), desc="bench", unit="net", disable=not progress, file=sys.stderr,
+        leave=False, dynamic_ncols=True,
+    )  # fmt: skip
+    for text in bar:
+        bar.set_postfix_str(text)
         candidate = build_candidate(
             text,
             image_shape=input_shape,

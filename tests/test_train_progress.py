@@ -101,3 +101,28 @@ def test_bad_input_fails_before_any_progress(argv, message, tmp_path, capsys):
     )
     assert message in captured.err and captured.out == ""
     assert not (tmp_path / "r.db").exists()
+
+
+def test_baselines_json_is_the_stored_result_and_quiet_has_no_bars(tmp_path, capsys):
+    db = f"sqlite:///{tmp_path / 'b.db'}"
+    args = ["baselines", "--models", "mobilenetv2_050", *TINY, "--max-batches", "2", "--db", db]
+    assert main([*args, "--json"]) == 0
+    out, err = capsys.readouterr()
+    summary = json.loads(out)
+    (result,) = summary["baselines"]
+    with Store(db) as store:
+        stored = store.trial(result["trial_id"])
+    assert (result["arch"], result["test_acc"]) == (stored["arch"], stored["test_acc"])
+    assert result["stem"] == "timm" and summary["wall_s"] > 0
+    assert "epoch 1/1" not in err  # no bar with --json
+    assert main([*args, "--quiet"]) == 0
+    out, err = capsys.readouterr()
+    assert "epoch 1/1" not in err and "wall time:" in err and "mobilenetv2_050" in out
+
+
+def test_bench_shows_a_bar_unless_quiet(capsys):
+    assert main(["bench", "R I", "I R", "--no-latency", "--input", "1x16x16"]) == 0
+    err = capsys.readouterr().err
+    assert "bench" in err and "net" in err and "wall time:" in err
+    assert main(["bench", "R I", "--no-latency", "--input", "1x16x16", "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+import time
 from typing import Any
 
 from harness.commands._training import (
@@ -51,7 +53,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--study", default=DEFAULT_STUDY, help=f"study to record under (default {DEFAULT_STUDY})"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument(
+        "--json",
+        action="store_true",
+        help="print the results as one JSON object (implies --quiet)",
+    )
+    parser.add_argument(
+        "--no-progress",
+        "--quiet",
+        "-q",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bars (CI logs)",
+    )
     add_folds_arg(parser)
     add_training_args(parser, skeleton=False)
     parser.set_defaults(func=run)
@@ -80,6 +94,7 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--pretrained loads one checkpoint: name one model with --models")
     defaults = demo_defaults(args, width=False)
     configs = [config_from_args(args, name, defaults=defaults) for name in names]
+    started = time.perf_counter()
     for config in configs:
         check_arch(config)
     folds = check_folds(configs[0].data, args.folds)
@@ -90,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
     )
     infos = [preflight(config, datasets[0]) for config in configs]
     store = Store(args.db)
-    progress = not args.no_progress
+    progress = not args.no_progress and not args.json
 
     def say(text: str) -> None:
         if progress:
@@ -106,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     note = single_fold_note(datasets[0].spec) if folds == 1 else None
     if note:
         say(note)
-    rows, failures = [], 0
+    rows, results, failures = [], [], 0
     try:
         for index, (config, info) in enumerate(zip(configs, infos, strict=True), 1):
             say(f"[{index}/{len(configs)}] {config.arch}")
@@ -119,16 +134,23 @@ def run(args: argparse.Namespace) -> int:
             )  # fmt: skip
             failures += outcome.status != "complete"
             rows.append(_row(outcome, folds))
+            results.append(_result(outcome))
             if folds > 1:
                 print(f"  {outcome.arch}: {mean_sd_text(outcome)}")
             if outcome.status != "complete":
                 print(f"  {outcome.arch}: {outcome.status}: {outcome.reason}", file=sys.stderr)
     finally:
         store.close()
+    if args.json:
+        summary = {"study": args.study, "database": store.url, "folds": folds,
+                   "baselines": results, "wall_s": round(time.perf_counter() - started, 3)}  # fmt: skip
+        print(json.dumps(summary, indent=2, default=str))
+        return 1 if failures else 0
     print(render_table(list(rows[0]), [list(r.values()) for r in rows]))
     if folds > 1:
         print(f"accuracies: mean ± sd over {folds} subject-independent folds")
     print(f"recorded in {store.url} (study {args.study})")
+    print(f"wall time: {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return 1 if failures else 0
 
 
@@ -136,6 +158,17 @@ def _pm(mean: float | None, sd: float | None) -> str:
     if mean is None:
         return "-"
     return fmt_percent(mean) + ("" if sd is None else f" ± {fmt_percent(sd)}")
+
+
+def _result(outcome: Any) -> dict[str, Any]:
+    """The machine-readable record of one baseline (fold means for K folds)."""
+    keys = ("trial_id", "arch", "status", "reason", "val_acc", "test_acc", "params", "flops",
+            "trial_ids", "folds_done", "val_sd", "test_sd")  # fmt: skip
+    found = {k: getattr(outcome, k) for k in keys if hasattr(outcome, k)}
+    config = outcome.config
+    found.update(stem=config.get("baseline_stem"), resize=config.get("resize"),
+                 pretrained=config.get("pretrained"))  # fmt: skip
+    return found
 
 
 def _row(outcome: Any, folds: int) -> dict[str, str]:

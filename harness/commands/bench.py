@@ -37,7 +37,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="same as --format json")
     parser.add_argument(
-        "--quiet", "-q", action="store_true", help="no wall-time line on stderr (CI logs)"
+        "--quiet",
+        "-q",
+        action="store_true",
+        help="no progress bar or wall-time line on stderr (CI logs)",
     )
     parser.add_argument("--no-latency", action="store_true", help="parameters and FLOPs only")
     parser.add_argument(
@@ -87,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         max_seconds=args.max_seconds,
         baseline_stem=args.baseline_stem,
         resize=args.resize,
+        progress=not args.quiet and fmt != "json",
     )
     seconds = time.perf_counter() - started
     if fmt == "json":

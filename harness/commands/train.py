@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 
 from harness.commands._training import (
     DEMO_DATA,
@@ -46,7 +47,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument(
-        "--no-progress", action="store_true", help="no progress bar or per-epoch lines"
+        "--no-progress",
+        "--quiet",
+        "-q",
+        dest="no_progress",
+        action="store_true",
+        help="no progress bar or per-epoch lines (CI logs)",
     )
     add_folds_arg(parser)
     add_training_args(parser)
@@ -65,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
     )
     from harness.trial import load_trial_dataset
 
+    started = time.perf_counter()
     # Everything the run needs is checked before the first line is printed.
     config = config_from_args(args, args.arch, defaults=demo_defaults(args, width=True))
     check_arch(config)
@@ -109,6 +116,8 @@ def run(args: argparse.Namespace) -> int:
             print(json.dumps(folds_dict(outcome, store.url), indent=2))
         else:
             print(format_folds(outcome, store.url))
+    if not args.json:
+        print(f"wall time: {time.perf_counter() - started:.1f}s", file=sys.stderr)
     if outcome.status != "complete":
         print(
             f"harness: trial {outcome.trial_id} {outcome.status}: {outcome.reason}", file=sys.stderr
