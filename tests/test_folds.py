@@ -89,6 +89,17 @@ def test_train_folds_3_runs_every_fold_with_no_subject_in_two_and_records_the_me
     assert "fold=" not in row["data_spec"] and "folds=3" in row["data_spec"]
     assert row["fold_trial_ids"] == printed["trial_ids"]
 
+    # The report sees one CK+ run (the fold mean), never the three folds apart.
+    from harness.report.gather import gather
+    from harness.report.tables import leaderboard
+
+    with Store(db) as store:
+        reported = gather(store).trials
+    assert len(reported) == 1 and reported.iloc[0]["folds"] == 3
+    board = leaderboard(reported)
+    assert len(board) == 1 and board.iloc[0]["n"] == 1
+    assert board.iloc[0]["test_acc_mean"] == pytest.approx(frame["test_acc"].mean())
+
 
 def test_train_folds_prints_a_line_per_fold_and_the_mean(release, tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'r.db'}"
