@@ -145,6 +145,13 @@ def run_trial(
             seed=config.seed,
         )
         if found is not None:
+            if found["study"] != study:
+                # Reused from another study: recorded here too, so that this study's
+                # leaderboard, comparisons and paper table have every row they ran.
+                copied = store.copy_trial(
+                    found["id"], study_id=study_id, optuna_trial_number=optuna_trial_number
+                )
+                found = {**found, "id": copied, "study": study}
             return _outcome_from_store(found, store, recorded_config, list(dataset.classes))
 
     params = count_params(candidate.model)

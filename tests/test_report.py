@@ -381,7 +381,7 @@ def test_networks_are_compared_seed_by_seed_and_image_by_image(page: str, store:
     first, second = stored[ids[0]], stored[ids[1]]
     assert len(first["test_predictions"]) == len(first["test_targets"]) > 0
     test = mcnemar(first["test_predictions"], second["test_predictions"], first["test_targets"])
-    assert row[8].startswith(f"{test.only_a} / {test.only_b} of {test.n} (seed 0)")
+    assert row[8] == f"{test.only_a}/{test.only_b} of {test.n}, seed 0"
     assert row[9] == f"{test.p:.3g}"
 
 

@@ -225,6 +225,26 @@ def test_reuse_returns_the_stored_trial_without_training(store, tiny_data, monke
     assert not changed.reused and changed.trial_id != first.trial_id
 
 
+def test_a_result_reused_by_another_study_is_recorded_there_too(store, tiny_data, monkeypatch):
+    first = run_trial(tiny_config(), store, study="one", dataset=tiny_data, measure_latency=False)
+    monkeypatch.setattr(Trainer, "fit", lambda *a, **k: pytest.fail("trained again"))
+    again = run_trial(tiny_config(), store, study="two", dataset=tiny_data, reuse=True,
+                      optuna_trial_number=7)  # fmt: skip
+    assert again.reused and again.trial_id != first.trial_id
+    copied, source = store.trial(again.trial_id), store.trial(first.trial_id)
+    assert copied["study"] == "two" and copied["optuna_trial_number"] == 7
+    assert copied["reason"] == f"reused from trial {first.trial_id}"
+    for key in ("status", "val_acc", "test_acc", "confusion", "test_predictions", "config_hash"):
+        assert copied[key] == source[key]
+    assert [e["val_acc"] for e in store.epochs(again.trial_id)] == [
+        e["val_acc"] for e in store.epochs(first.trial_id)
+    ]
+    # Reused again in the same study: the copy itself, no second copy.
+    third = run_trial(tiny_config(), store, study="two", dataset=tiny_data, reuse=True)
+    assert third.trial_id == again.trial_id
+    assert len(store.trials_frame(study="two")) == 1
+
+
 @pytest.mark.parametrize("name", ["timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100"])
 def test_small_stem_keeps_four_times_more_resolution_for_48px(name):
     # The default is timm's own stem, as the paper ran its baselines.

@@ -347,9 +347,9 @@ def network_tests(
         elif not math.isnan(r.p_mcnemar_holm):
             # McNemar tests two trained models, not two networks: seed noise is not in it.
             verdicts.append(
-                "one seed: these two models differ; the networks are untested"
+                "one seed: these models differ (networks untested)"
                 if r.p_mcnemar_holm < ALPHA
-                else "one seed: these two models do not differ clearly"
+                else "one seed: no clear difference between these models"
             )
         else:
             verdicts.append("not enough shared seeds")

@@ -150,7 +150,7 @@ def _network_table(store: Any, cset: compare.ComparisonSet, suffix: str) -> str:
         mcnemar = (
             "–"
             if r.mcnemar_seed is None or pd.isna(r.mcnemar_seed)
-            else f"{int(r.only_a)} / {int(r.only_b)} of {int(r.images)} (seed {int(r.mcnemar_seed)})"
+            else f"{int(r.only_a)}/{int(r.only_b)} of {int(r.images)}, seed {int(r.mcnemar_seed)}"
         )
         rows.append(
             [
@@ -169,11 +169,12 @@ def _network_table(store: Any, cset: compare.ComparisonSet, suffix: str) -> str:
             ]
         )
     return table(
-        ["A", "B", "shared seeds", "A − B (pp)", "95% CI (pp)", "paired t p", "p (Holm)",
-         "Wilcoxon p", "McNemar: only A / only B right", "McNemar p", "p (Holm)", "verdict"],
+        ["A", "B", "seeds", "A − B pp", "95% CI pp", "paired t p", "Holm", "Wilcoxon p",
+         "McNemar: only A / only B right", "McNemar p", "Holm", "verdict"],
         rows,
         numeric=[2, 3, 5, 6, 7, 9, 10],
         mono=[0, 1],
+        nowrap=[4, 8],
         table_id=f"paired{suffix}",
     )  # fmt: skip
 

@@ -286,6 +286,38 @@ class Store:
 
         return self._write(work, what="cannot start a trial")
 
+    def copy_trial(
+        self, trial_id: int, *, study_id: int, optuna_trial_number: int | None = None
+    ) -> int:
+        """A copy of a finished trial (its results and epochs) recorded under another
+        study; returns the new id. A result reused from another study then counts in
+        this study's leaderboard and comparisons like one trained for it."""
+
+        def work(session: Session) -> int:
+            source = session.get(Trial, trial_id)
+            if source is None:
+                raise StoreError(f"no trial {trial_id} in {self.url}")
+            values = {
+                c.key: getattr(source, c.key) for c in Trial.__table__.columns if c.key != "id"
+            }
+            values.update(
+                study_id=study_id,
+                optuna_trial_number=to_int(optuna_trial_number),
+                reason=f"reused from trial {trial_id}"
+                + (f"; {source.reason}" if source.reason else ""),
+            )
+            copy = Trial(**values)
+            session.add(copy)
+            session.flush()
+            epochs = session.scalars(select(Epoch).where(Epoch.trial_id == trial_id)).all()
+            for epoch in epochs:
+                row = {c.key: getattr(epoch, c.key) for c in Epoch.__table__.columns}
+                row.pop("id")
+                session.add(Epoch(**{**row, "trial_id": copy.id}))
+            return copy.id
+
+        return self._write(work, what=f"cannot copy trial {trial_id}")
+
     def record_epoch(
         self,
         trial_id: int,
