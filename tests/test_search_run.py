@@ -334,3 +334,6 @@ def test_paper_study_has_every_row_with_k_seeds_even_with_a_pruner(tmp_path, mon
         flops = sorted(baselines.loc[baselines["arch"] == name, "flops"])
         assert len(flops) == 2 and flops[1] > 2 * flops[0]  # 16x at 48 px; less at 16 px
     assert (result.leaderboard["seeds"] == 2).all()
+    # The leaderboard names each baseline row as the space does: two stems, two names.
+    baseline_rows = result.leaderboard[result.leaderboard["kind"] == "baseline"]
+    assert sorted(baseline_rows["arch"]) == sorted(c for c in choices if c.startswith("timm:"))

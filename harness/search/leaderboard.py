@@ -57,6 +57,23 @@ def _settings_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]
     return out
 
 
+def _written_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
+    """A baseline as the space names it (`timm:resnet50?stem=small`): the stored arch is
+    the bare timm name, and two stems of one model must not print alike."""
+    out: dict[int, str] = {}
+    if search.space.kind != "choices":
+        return out
+    for trial in study.get_trials(deepcopy=False):
+        store_id = trial.user_attrs.get(STORE_ID_ATTR)
+        if store_id is None or not trial.params:
+            continue
+        try:
+            out[int(store_id)] = str(search.space.arch_from_params(trial.params))
+        except Exception:  # parameters of another version of the space: keep the stored name
+            continue
+    return out
+
+
 def leaderboard(store: Store, search: Search, study: optuna.Study | None = None) -> pd.DataFrame:
     import pandas as pd
 
@@ -64,6 +81,7 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
     if frame.empty:
         return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
     settings = _settings_by_store_id(search, study) if study is not None else {}
+    written = _written_by_store_id(search, study) if study is not None else {}
     pareto = set(pareto_store_ids(study)) if study is not None else set()
     frame = frame.copy()
     # Same candidate (architecture on one skeleton) and same hyperparameters = one row;
@@ -77,9 +95,12 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
         first = group.iloc[0]
         described = next((settings[i] for i in ids if i in settings), "")
         latency = group["latency_ms"].dropna()
+        shown = first["arch"]
+        if first["kind"] == "baseline":
+            shown = next((written[i] for i in ids if i in written), shown)
         rows.append(
             {
-                "arch": first["arch"],
+                "arch": shown,
                 "family": first["family"],
                 "kind": first["kind"],
                 "settings": described,
