@@ -116,12 +116,16 @@ def test_identical_trials_reuse_stored_results(space, tmp_path):
     run_search(settings(space, url, trials=3))
     with Store(url) as store:
         before = len(store.trials_frame())
-    # Another study, same experiment: the three orderings come from the store.
+    # Another study, same experiment: the three orderings come from the store, untrained,
+    # and are recorded in the new study too (its leaderboard must have its rows).
     run_search(settings(space, url, trials=3, study="again"))
     again = optuna_study(url, "again")
     assert all(t.user_attrs["reused"] for t in again.trials)
     with Store(url) as store:
-        assert len(store.trials_frame()) == before
+        first, copied = store.trials_frame(study="t"), store.trials_frame(study="again")
+        assert len(store.trials_frame()) == before + len(copied) and len(copied) == 3
+    assert all(r.startswith("reused from trial") for r in copied["reason"])
+    assert sorted(copied["test_acc"]) == sorted(first["test_acc"])
 
 
 def test_constraints_reject_before_training(space, tmp_path):
