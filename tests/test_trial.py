@@ -164,6 +164,9 @@ def test_sigint_to_harness_train_leaves_an_interrupted_trial(tmp_path):
          "--epochs", "200", "--max-batches", "2", "--width-mult", "0.25", "--device", "cpu",
          "--db", db, "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+        # A shell without job control starts background jobs with SIGINT ignored, and a
+        # Python started so never raises KeyboardInterrupt: give the child the default.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )  # fmt: skip
     try:
         deadline = time.monotonic() + 120
