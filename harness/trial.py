@@ -20,7 +20,7 @@ from harness.config import TrainConfig
 from harness.measure import count_flops, count_params, environment, measure_latency, resolve_device
 from harness.train import EpochMetrics, NonFiniteLoss, Trainer, TrainResult, seed_everything
 
-__all__ = ["Constraints", "TrialOutcome", "run_trial", "load_trial_dataset"]
+__all__ = ["Constraints", "TrialOutcome", "candidate_for", "load_trial_dataset", "run_trial"]
 
 # Batch-1 latency is measured for this long at most per candidate on the CPU:
 # enough for a stable median of a small network, bounded for a big one.
@@ -96,6 +96,20 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
+def candidate_for(config: TrainConfig, dataset: Any) -> Candidate:
+    """The network `config` asks for, built for `dataset`'s images and classes: what
+    training builds, and what the commands show before training."""
+    return build_candidate(
+        config.arch,
+        image_shape=dataset.image_shape,
+        num_classes=len(dataset.classes),
+        skeleton=config.skeleton,
+        resize=config.resize,
+        baseline_stem=config.baseline_stem,
+        pretrained=config.pretrained,
+    )
+
+
 def run_trial(
     config: TrainConfig,
     store: Any,
@@ -123,15 +137,7 @@ def run_trial(
     if config.threads:
         torch.set_num_threads(config.threads)
     seed_everything(config.seed)
-    candidate = build_candidate(
-        config.arch,
-        image_shape=dataset.image_shape,
-        num_classes=len(dataset.classes),
-        skeleton=config.skeleton,
-        resize=config.resize,
-        baseline_stem=config.baseline_stem,
-        pretrained=config.pretrained,
-    )
+    candidate = candidate_for(config, dataset)
     architecture = candidate.architecture
     recorded_config = _recorded_config(config, candidate, dataset, device)
     identity = _identity(config, candidate, dataset)

@@ -197,22 +197,12 @@ def preflight(config: Any, dataset: Any) -> dict[str, Any]:
     the user should see before training: parameters, FLOPs, a baseline's remedy."""
     import torch
 
-    from harness.candidate import build_candidate
-    from harness.errors import ConfigError
     from harness.measure import count_flops, count_params, resolve_device
+    from harness.trial import candidate_for
 
-    if config.threads is not None and config.threads < 1:
-        raise ConfigError(f"--threads must be at least 1, got {config.threads}")
+    # TrainConfig itself refuses --threads below 1.
     device = resolve_device(config.device)
-    candidate = build_candidate(
-        config.arch,
-        image_shape=dataset.image_shape,
-        num_classes=len(dataset.classes),
-        skeleton=config.skeleton,
-        resize=config.resize,
-        baseline_stem=config.baseline_stem,
-        pretrained=config.pretrained,
-    )
+    candidate = candidate_for(config, dataset)
     return {
         "arch": candidate.architecture.name,
         "params": count_params(candidate.model),

@@ -79,13 +79,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--yes", "-y", action="store_true", help="delete the cache entries")
     parser.add_argument("--cache", action="store_true", help="same as --yes: delete the cache")
+    add_cache_dir_arg(parser)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.set_defaults(func=run)
+
+
+def add_cache_dir_arg(parser: argparse.ArgumentParser) -> None:
+    """`--cache-dir`, for clean and doctor."""
     parser.add_argument(
         "--cache-dir",
         metavar="DIR",
         help="the cache folder (default $HARNESS_CACHE or ~/.cache/harness)",
     )
-    parser.add_argument("--json", action="store_true", help="print one JSON object")
-    parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from harness.commands.clean import add_cache_dir_arg
 from harness.commands.trials import add_db_arg
 
 # Distribution names, in the order printed; importlib.metadata reads them without importing.
@@ -41,11 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_db_arg(parser)
-    parser.add_argument(
-        "--cache-dir",
-        metavar="DIR",
-        help="the cache folder (default $HARNESS_CACHE or ~/.cache/harness)",
-    )
+    add_cache_dir_arg(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.set_defaults(func=run)
 

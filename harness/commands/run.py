@@ -162,7 +162,6 @@ def settings_from_args(args: argparse.Namespace):
         ("--top", args.top, 1),
         ("--workers", args.workers, 1),
         ("--heartbeat", args.heartbeat, 1),
-        ("--threads", args.threads, 1),
     ):
         if value is not None and value < low:
             raise ConfigError(f"{flag} must be at least {low}, got {value}")
