@@ -114,12 +114,17 @@ class Encoding:
         return sum(costs[letter][i] for i, letter in enumerate(flat))
 
 
+def _numbered(prefix: str, n: int) -> list[str]:
+    """Parameter names prefix01 .. prefixNN, zero-padded so that they sort."""
+    width = max(2, len(str(n)))
+    return [f"{prefix}{i:0{width}d}" for i in range(1, n + 1)]
+
+
 class Positions(Encoding):
     kind = "positions"
 
     def names(self) -> list[str]:
-        width = max(2, len(str(self.n)))
-        return [f"b{i:0{width}d}" for i in range(1, self.n + 1)]
+        return _numbered("b", self.n)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {name: trial.suggest_categorical(name, list(self.letters)) for name in self.names()}
@@ -245,8 +250,7 @@ class Counts(Encoding):
     kind = "counts"
 
     def names(self) -> list[str]:
-        width = max(2, len(str(self.n)))
-        return [f"k{i:0{width}d}" for i in range(1, self.n + 1)]
+        return _numbered("k", self.n)
 
     def suggest(self, trial: optuna.Trial) -> dict[str, Any]:
         return {name: trial.suggest_float(name, 0.0, 1.0) for name in self.names()}
