@@ -27,3 +27,12 @@ class ConfigError(HarnessError):
 
 class StoreError(HarnessError):
     """A results database that cannot be opened or is not in the expected shape."""
+
+
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message, or its type name when it has none.
+
+    Library errors (PyTorch's, SQLAlchemy's) run to many lines; the user is shown one.
+    """
+    text = str(error).strip()
+    return text.splitlines()[0].strip() if text else type(error).__name__

@@ -25,7 +25,7 @@ import torch
 from torch import nn
 
 from harness import __version__
-from harness.errors import ModelError
+from harness.errors import ModelError, first_line
 
 __all__ = [
     "FLOPS_LABEL",
@@ -67,15 +67,11 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) 
             total = analysis.total()
     except RuntimeError as error:
         raise ModelError(
-            f"the model cannot take input {tuple(input_shape)}: {_first_line(error)}"
+            f"the model cannot take input {tuple(input_shape)}: {first_line(error)}"
         ) from None
     finally:
         model.train(was_training)
     return int(total) // batch
-
-
-def _first_line(error: BaseException) -> str:
-    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
 
 
 def resolve_device(name: str = "auto") -> torch.device:

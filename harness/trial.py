@@ -17,6 +17,7 @@ import torch
 
 from harness.candidate import Candidate, build_candidate
 from harness.config import TrainConfig
+from harness.errors import first_line
 from harness.measure import count_flops, count_params, environment, measure_latency, resolve_device
 from harness.train import EpochMetrics, NonFiniteLoss, Trainer, TrainResult, seed_everything
 
@@ -218,10 +219,10 @@ def run_trial(
             _finish(store, outcome, "pruned", f"pruned by the search after epoch {epoch}")
         elif _is_out_of_memory(error):
             _free_device_memory(device)
-            _finish(store, outcome, "failed", f"out of memory on {device}: {_first_line(error)}")
+            _finish(store, outcome, "failed", f"out of memory on {device}: {first_line(error)}")
         else:
             # Record the crash before it propagates, so no trial stays "running".
-            _finish(store, outcome, "failed", f"{type(error).__name__}: {_first_line(error)}")
+            _finish(store, outcome, "failed", f"{type(error).__name__}: {first_line(error)}")
             raise
     return outcome
 
@@ -342,11 +343,6 @@ def _candidate_key(candidate: Candidate) -> dict[str, Any]:
 def _free_device_memory(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.empty_cache()
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__
 
 
 def _recorded_config(

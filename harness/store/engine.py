@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import StoreError
+from harness.errors import StoreError, first_line
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import URL, Engine
@@ -116,7 +116,7 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
     try:
         parsed = make_url(url)
     except (ArgumentError, ValueError) as error:
-        raise StoreError(f"cannot parse database URL {shown!r}: {_first_line(error)}") from None
+        raise StoreError(f"cannot parse database URL {shown!r}: {first_line(error)}") from None
 
     backend = parsed.get_backend_name()
     connect_args: dict[str, Any] = {}
@@ -144,7 +144,7 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
             f"unknown database kind in URL {shown!r} (try sqlite:///PATH or postgresql://...)"
         ) from None
     except (ImportError, ArgumentError, TypeError, ValueError) as error:
-        raise StoreError(f"cannot use database URL {shown!r}: {_first_line(error)}") from None
+        raise StoreError(f"cannot use database URL {shown!r}: {first_line(error)}") from None
 
     if backend == "sqlite":
         _setup_sqlite(engine, event)
@@ -201,14 +201,9 @@ def _set_wal(cursor: Any) -> Any:
 def describe_error(error: BaseException) -> str:
     """One line about a database error: the driver's message, not SQLAlchemy's wrapper."""
     original = getattr(error, "orig", None)
-    return _first_line(original if original is not None else error)
+    return first_line(original if original is not None else error)
 
 
 def is_locked_error(error: BaseException) -> bool:
     text = str(getattr(error, "orig", None) or error).lower()
     return "database is locked" in text or "database table is locked" in text
-
-
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0].strip() if text else type(error).__name__
