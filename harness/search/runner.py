@@ -19,13 +19,14 @@ from typing import TYPE_CHECKING, Any
 from harness.search.objective import CandidateFailed, Objective, best_text
 from harness.search.settings import Search, SearchSettings
 from harness.search.study import (
+    StaleTrials,
     counted_trials,
     enqueue_named,
+    fail_stale,
     open_storage,
     open_study,
-    recover_dead_trials,
-    stale_callback,
 )
+from harness.search.workers import run_workers
 
 if TYPE_CHECKING:
     import optuna
@@ -36,10 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["SearchResult", "prepare", "repeat_plan", "run_search", "run_worker"]
 
-# Our rows of trials left `running` by a worker that is gone: on this machine its
-# dead process id shows it at once; elsewhere only a long silence does (an
-# epoch of a full-size net on a CPU can take many minutes).
-STALE_AFTER_S = 6 * 3600
 PAPER_FAMILIES = ("alternated", "RI", "IR")
 
 
@@ -64,35 +61,38 @@ def _constraints(settings: SearchSettings) -> Any:
     return Constraints(**settings.constraints)
 
 
-def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
-    """Create or load the study, enqueue the named architectures, recover dead trials.
-
-    Runs once, in the process that starts the workers, so that they never race to
-    create the study or enqueue twice."""
+def _storage(search: Search, store: Store) -> tuple[optuna.storages.RDBStorage, StaleTrials]:
+    on_stale = StaleTrials(search, store)
     storage = open_storage(
         search.settings.url,
         heartbeat_s=search.settings.heartbeat_s,
         grace_s=search.settings.grace_s,
-        on_stale=stale_callback(search, store),
+        on_stale=on_stale,
     )
+    return storage, on_stale
+
+
+def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
+    """Create or load the study, retry trials whose worker's heartbeat went stale,
+    enqueue the named architectures; returns the study and how many were retried.
+
+    Runs once, in the process that starts the workers, so that they never race to
+    create the study or enqueue twice. Dead workers are Optuna's heartbeat's to
+    find (`harness.store.liveness`); a retried trial is queued before the named
+    architectures that the study still lacks."""
+    storage, on_stale = _storage(search, store)
     study = open_study(search, storage, create=True)
-    store.mark_stale_running(STALE_AFTER_S)
-    recovered = recover_dead_trials(study, search, store)
+    fail_stale(study)
     enqueue_named(study, search)
     store.ensure_study(search.study, data_spec=None, **search.study_fields())
-    return study, recovered
+    return study, on_stale.recovered
 
 
 def run_worker(search: Search, store: Store, *, progress: Progress | None = None) -> int:
     """Run trials until the study has `n_trials`; returns how many this worker ran."""
     from harness.trial import load_trial_dataset
 
-    storage = open_storage(
-        search.settings.url,
-        heartbeat_s=search.settings.heartbeat_s,
-        grace_s=search.settings.grace_s,
-        on_stale=stale_callback(search, store),
-    )
+    storage, _ = _storage(search, store)
     study = open_study(search, storage, create=False)
     if counted_trials(study) >= search.n_trials:
         return 0
@@ -130,8 +130,6 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
         progress.set_best(best_text(study))
         try:
             if settings.workers > 1:
-                from harness.search.workers import run_workers
-
                 run_workers(search, study, progress)
             else:
                 run_worker(search, store, progress=progress)
@@ -235,7 +233,6 @@ def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
     """Train each candidate of `repeat_plan` with seeds seed .. seed+K-1 (a seed already
     in the store is reused); returns how many runs were trained or reused."""
     from harness.folds import run_folds
-    from harness.search.params import trial_config
     from harness.search.progress import format_trial_line
     from harness.trial import load_trial_dataset
 
@@ -248,14 +245,7 @@ def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
     count = 0
     for params, seeds in plan:
         for seed in range(settings.seed, settings.seed + seeds):
-            config = trial_config(
-                search.space,
-                search.base,
-                params,
-                width_scale=search.budget.width_scale,
-                width_fixed=search.width_fixed,
-                seed=seed,
-            )
+            config = search.trial_config(params, seed=seed)
             outcome = run_folds(
                 config,
                 store,

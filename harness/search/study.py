@@ -2,22 +2,22 @@
 
 Optuna's tables live in the same database as ours (our tables are prefixed
 `harness_`), so one URL names everything and `optuna-dashboard URL` can watch
-a study live. Heartbeats are on: a trial whose worker stopped beating for
-`grace_s` is failed by the next worker that starts a trial, recorded as
-`interrupted` in our store, and retried with the same parameters (Optuna's
-`RetryFailedTrialCallback`). A worker that died on this machine is noticed at
-once from its process id, without waiting for the grace period.
+a study live. Heartbeats are on, and they alone decide that a worker died
+(`harness.store.liveness`): a trial whose worker stopped beating for `grace_s`
+is failed by `optuna.storages.fail_stale_trials` (which Optuna runs before
+each trial, and `harness run` as it prepares), our row of it is marked
+`interrupted` by `StaleTrials`, and it is retried with the same parameters
+(Optuna's `RetryFailedTrialCallback`). A worker killed on this machine is
+noticed after the grace period, like one anywhere else.
 """
 
 from __future__ import annotations
 
-import os
-import socket
 import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError, StoreError
+from harness.errors import ConfigError, StoreError, first_line
 
 if TYPE_CHECKING:
     import optuna
@@ -30,8 +30,9 @@ __all__ = [
     "counted_trials",
     "enqueue_named",
     "open_storage",
+    "StaleTrials",
+    "fail_stale",
     "open_study",
-    "recover_dead_trials",
     "this_worker",
 ]
 
@@ -39,21 +40,16 @@ WORKER_ATTR = "worker"  # user attr "host:pid:number" set when a trial starts
 STATUS_ATTR = "harness_status"  # our status of a finished trial (failed trials count as done)
 STORE_ID_ATTR = "store_trial_id"
 MAX_RETRY = 2
+# Optuna's engine waits longer for the SQLite lock than ours: all its transactions take it.
+OPTUNA_BUSY_TIMEOUT_S = 60.0
 
 
 def this_worker(number: int) -> str:
-    # The trial number is part of the mark, because a retried trial copies the user
-    # attributes of the dead one and must not look dead itself.
-    return f"{socket.gethostname()}:{os.getpid()}:{number}"
+    """`host:pid:number`, shown when the trial's worker is found dead. The trial number
+    tells the mark of a retried trial (which copies the dead one's attributes) apart."""
+    from harness.store.liveness import this_worker as host_pid
 
-
-def _engine_kwargs(url: str) -> dict[str, Any]:
-    if url.startswith("sqlite"):
-        # Several workers write one file: wait for the lock as our own engine does.
-        return {"connect_args": {"timeout": 60}}
-    if url.startswith(("postgresql", "mysql", "mariadb")):
-        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": 5}}
-    return {}
+    return f"{host_pid()}:{number}"
 
 
 def open_storage(
@@ -66,7 +62,7 @@ def open_storage(
     import optuna
     from sqlalchemy.exc import SQLAlchemyError
 
-    from harness.store import mask_url
+    from harness.store.engine import engine_options, mask_url, setup_sqlite
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     try:
@@ -75,17 +71,28 @@ def open_storage(
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             storage = optuna.storages.RDBStorage(
                 url,
-                engine_kwargs=_engine_kwargs(url),
+                engine_kwargs=engine_options(url, busy_timeout_s=OPTUNA_BUSY_TIMEOUT_S),
                 heartbeat_interval=heartbeat_s,
                 grace_period=grace_s,
                 heartbeat_stale_trial_callback=on_stale,
             )
         if url.startswith("sqlite"):
-            _serialise_sqlite(storage.engine)
+            # Optuna claims a queued trial with SELECT ... FOR UPDATE, which SQLite
+            # ignores: two workers could both move the same WAITING trial to RUNNING
+            # and train it twice. A write lock at every BEGIN makes the claim atomic,
+            # as on PostgreSQL. Optuna's own tables: no foreign-key or journal changes.
+            setup_sqlite(
+                storage.engine,
+                every_transaction=True,
+                foreign_keys=False,
+                wal=False,
+                busy_timeout_s=OPTUNA_BUSY_TIMEOUT_S,
+            )
         return storage
     except (SQLAlchemyError, ImportError, ValueError, RuntimeError) as error:
-        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise StoreError(f"cannot open the Optuna storage at {mask_url(url)}: {first}") from None
+        raise StoreError(
+            f"cannot open the Optuna storage at {mask_url(url)}: {first_line(error)}"
+        ) from None
 
 
 def _retry_callback() -> Callable[[Any, Any], None]:
@@ -101,46 +108,33 @@ def _retry_callback() -> Callable[[Any, Any], None]:
         return storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)
 
 
-def _serialise_sqlite(engine: Any) -> None:
-    """Every Optuna transaction on SQLite takes the write lock up front (BEGIN IMMEDIATE).
+class StaleTrials:
+    """Optuna's heartbeat-stale callback: mark our rows of the trial `interrupted`,
+    then let Optuna retry it. `recovered` counts the trials it handled."""
 
-    Optuna claims a queued trial with SELECT ... FOR UPDATE, which SQLite ignores:
-    two workers could both move the same WAITING trial to RUNNING and train it
-    twice (then one fails with "Cannot tell a COMPLETE trial"). Serialised
-    transactions make the claim atomic, as on PostgreSQL. Same recipe as our own
-    engine (harness.store.engine)."""
-    from sqlalchemy import event
+    def __init__(self, search: Search, store: Store) -> None:
+        self.search = search
+        self.store = store
+        self.retry = _retry_callback()
+        self.recovered = 0
 
-    @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.isolation_level = None  # pysqlite's implicit BEGIN off
-        dbapi_connection.execute("PRAGMA busy_timeout = 60000")
-
-    @event.listens_for(engine, "begin")
-    def _on_begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    engine.dispose()  # connections opened before the listeners existed
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        mark = str(trial.user_attrs.get(WORKER_ATTR) or "?")
+        worker = mark.rpartition(":")[0] or mark  # host:pid
+        reason = f"worker {worker} is gone (no heartbeat for {self.search.settings.grace_s} s)"
+        self.store.interrupt_optuna_trial(self.search.study, trial.number, reason)
+        self.retry(study, trial)
+        self.recovered += 1
 
 
-def stale_callback(search: Search, store: Store) -> Callable[[Any, Any], None]:
-    """Failed-by-heartbeat trial: mark our row interrupted, then let Optuna retry it."""
-    retry = _retry_callback()
+def fail_stale(study: optuna.Study) -> None:
+    """Fail the study's trials whose heartbeat is older than the grace period, running
+    the storage's stale callback for each (what Optuna does before every trial)."""
+    import optuna
 
-    def on_stale(study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
-        mark_store_interrupted(
-            store, search.study, trial.number, f"worker {trial.user_attrs.get(WORKER_ATTR)} died"
-        )
-        retry(study, trial)
-
-    return on_stale
-
-
-def mark_store_interrupted(store: Store, study: str, number: int, reason: str) -> None:
-    frame = store.trials_frame(study=study, status="running")
-    mine = frame[frame["optuna_trial_number"] == number]
-    for trial_id in mine["trial_id"]:
-        store.finish_trial(int(trial_id), status="interrupted", reason=reason)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        optuna.storages.fail_stale_trials(study)
 
 
 def open_study(
@@ -231,44 +225,3 @@ def counted_trials(study: optuna.Study) -> int:
         or (trial.state == states.FAIL and trial.user_attrs.get(STATUS_ATTR) == "failed")
         for trial in study.get_trials(deepcopy=False)
     )
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def recover_dead_trials(study: optuna.Study, search: Search, store: Store) -> int:
-    """Fail and retry running trials whose worker process on this machine is gone.
-
-    Optuna's heartbeat does the same for any machine after the grace period; this
-    spares a rerun on the same machine that wait. Returns how many were recovered.
-    """
-    import optuna
-
-    host = socket.gethostname()
-    retry = _retry_callback()
-    storage = study._storage
-    recovered = 0
-    for trial in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
-        mark = str(trial.user_attrs.get(WORKER_ATTR, ""))
-        worker_host, _, rest = mark.partition(":")
-        pid, _, number = rest.partition(":")
-        if worker_host != host or not pid.isdigit() or number != str(trial.number):
-            continue
-        if _pid_alive(int(pid)) and int(pid) != os.getpid():
-            continue
-        try:
-            # What optuna.storages.fail_stale_trials does for a stale heartbeat.
-            storage.set_trial_state_values(trial._trial_id, state=optuna.trial.TrialState.FAIL)
-        except optuna.exceptions.UpdateFinishedTrialError:
-            continue  # another process got there first
-        mark_store_interrupted(store, search.study, trial.number, f"worker {mark} is gone")
-        retry(study, storage.get_trial(trial._trial_id))
-        recovered += 1
-    return recovered

@@ -1,8 +1,9 @@
 """`--workers N`: N worker processes on this machine against the same storage.
 
-Each worker is `python -m harness.search.workers SETTINGS_JSON`: a fresh
+Each worker is `python -m harness.search.worker_main SETTINGS_JSON`: a fresh
 interpreter (no forked torch state) that runs `run_worker` until the study has
-its trials. On CUDA each worker sees one GPU (CUDA_VISIBLE_DEVICES, round
+its trials. The entry point lives in its own module so that the runner imports
+this one and nothing imports back. On CUDA each worker sees one GPU (CUDA_VISIBLE_DEVICES, round
 robin); on the CPU each gets an equal share of the cores. The parent polls the
 storage for progress. Workers on other machines run the same `harness run`
 command with `--storage postgresql://...`: that is the multi-machine setup.
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = ["run_workers", "worker_environments"]
 
 POLL_S = 1.0
+WORKER_MODULE = "harness.search.worker_main"
 
 
 def worker_environments(n: int, device: str) -> list[tuple[dict[str, str], int | None]]:
@@ -94,7 +96,7 @@ def run_workers(search: Search, study: optuna.Study, progress: Progress) -> None
         log = logs / f"worker-{index}.log"
         with open(log, "w") as handle:
             proc = subprocess.Popen(
-                [sys.executable, "-m", "harness.search.workers", worker.to_json()],
+                [sys.executable, "-m", WORKER_MODULE, worker.to_json()],
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=handle,
@@ -139,27 +141,3 @@ def run_workers(search: Search, study: optuna.Study, progress: Progress) -> None
     for _, log in procs:
         log.unlink(missing_ok=True)
     logs.rmdir()
-
-
-def main(argv: list[str] | None = None) -> int:
-    from harness.search.runner import run_worker
-    from harness.store import Store, resolve_db_url
-
-    argv = sys.argv[1:] if argv is None else argv
-    settings = SearchSettings.from_json(argv[0])
-    settings.url = resolve_db_url(settings.url or None)
-    try:
-        search = Search.resolve(settings)
-        with Store(settings.url) as store:
-            run_worker(search, store)
-    except HarnessError as error:
-        print(f"harness: error: {error}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("harness: worker interrupted", file=sys.stderr)
-        return 130
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -11,7 +11,8 @@ instead of failing with "database is locked" when it upgrades a read lock.
 That needs pysqlite's own transaction handling off (`isolation_level=None`)
 and SQLAlchemy's `begin` event emitting our BEGIN: the recipe of SQLAlchemy's
 SQLite dialect docs ("Serializable isolation / Savepoints / Transactional DDL").
-Read transactions use a plain (deferred) BEGIN.
+Read transactions use a plain (deferred) BEGIN. `setup_sqlite` is that recipe's
+one home: Optuna's engine on the same file uses it too (`harness.search.study`).
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ from __future__ import annotations
 import importlib.util
 import os
 import random
+import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from harness.errors import StoreError, first_line
 
@@ -34,8 +37,10 @@ __all__ = [
     "DEFAULT_DB_URL",
     "ENV_VAR",
     "create_store_engine",
+    "engine_options",
     "mask_url",
     "resolve_db_url",
+    "setup_sqlite",
     "sqlite_path",
 ]
 
@@ -69,21 +74,29 @@ def _pin_postgres_driver(url: str) -> str:
 
 
 def mask_url(url: str | URL) -> str:
-    """The URL with its password replaced by ***, for messages and printing."""
+    """The URL with its password replaced by ***, for messages and printing.
+
+    A string is shown as it was typed: SQLAlchemy's own rendering escapes the
+    database part (`sqlite:///file:x.db?mode=ro` would read `file%3Ax.db`)."""
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
+    if not isinstance(url, str):
+        return url.render_as_string(hide_password=True)
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (ArgumentError, ValueError):
-        text = str(url)
-        # Unparseable: hide anything between "://user:" and "@".
-        head, sep, rest = text.partition("://")
+        # Unparseable: hide anything between "://user:" and the last "@".
+        head, sep, rest = url.partition("://")
         if sep and "@" in rest:
             auth, _, host = rest.rpartition("@")
             user = auth.split(":", 1)[0]
-            return f"{head}://{user}:***@{host}" if ":" in auth else text
-        return text
+            return f"{head}://{user}:***@{host}" if ":" in auth else url
+        return url
+    if parsed.password is None:
+        return url
+    # SQLAlchemy's URL grammar: user is [^:/]*, password [^@]*, then "@host".
+    return re.sub(r"^([^:/]+://[^:/]*):[^@]*@", r"\1:***@", url, count=1)
 
 
 def sqlite_path(url: str | URL) -> Path | None:
@@ -103,12 +116,17 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(database)
 
 
-def create_store_engine(url: str, *, create: bool = True) -> Engine:
+def create_store_engine(url: str, *, create: bool = True, read_only: bool = False) -> Engine:
     """An engine for `url`, checked by connecting once; StoreError on any failure.
 
-    `create=False` refuses to create a missing SQLite file (for read-only commands).
+    `create=False` refuses to create a missing SQLite file. Only the default
+    database's folder (results/) is created: the folder of a path given with
+    --db or $HARNESS_DB must exist, so that a typo does not start a new,
+    empty database somewhere else. `read_only` opens a SQLite file with
+    `mode=ro`, so that SQLite itself refuses any write (and a 0-byte file
+    stays 0 bytes); it implies `create=False`.
     """
-    from sqlalchemy import create_engine, event
+    from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 
@@ -119,26 +137,18 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
         raise StoreError(f"cannot parse database URL {shown!r}: {first_line(error)}") from None
 
     backend = parsed.get_backend_name()
-    connect_args: dict[str, Any] = {}
     if backend == "sqlite":
         path = sqlite_path(parsed)
         if path is not None:
-            if not path.exists() and not create:
-                raise StoreError(
-                    f"no results database at {path} ({shown}); record a trial first or pass --db"
+            _check_sqlite_path(path, url, shown, create=create and not read_only)
+            if read_only:
+                parsed = parsed.set(
+                    database="file:" + quote(str(path.absolute())),
+                    query={**parsed.query, "mode": "ro", "uri": "true"},
                 )
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as error:
-                raise StoreError(
-                    f"cannot create the folder for {shown}: {error.strerror or error}"
-                ) from None
-        connect_args["timeout"] = BUSY_TIMEOUT_S
-    elif backend in ("postgresql", "mysql", "mariadb"):
-        connect_args["connect_timeout"] = CONNECT_TIMEOUT_S
 
     try:
-        engine = create_engine(parsed, connect_args=connect_args, pool_pre_ping=backend != "sqlite")
+        engine = create_engine(parsed, **engine_options(url))
     except NoSuchModuleError:
         raise StoreError(
             f"unknown database kind in URL {shown!r} (try sqlite:///PATH or postgresql://...)"
@@ -147,7 +157,7 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
         raise StoreError(f"cannot use database URL {shown!r}: {first_line(error)}") from None
 
     if backend == "sqlite":
-        _setup_sqlite(engine, event)
+        setup_sqlite(engine, wal=not read_only)
     try:
         with engine.connect():
             pass
@@ -157,16 +167,64 @@ def create_store_engine(url: str, *, create: bool = True) -> Engine:
     return engine
 
 
-def _setup_sqlite(engine: Engine, event: Any) -> None:
+def _check_sqlite_path(path: Path, url: str, shown: str, *, create: bool) -> None:
+    if path.exists():
+        return
+    if not create:
+        raise StoreError(
+            f"no results database at {path} ({shown}); record a trial first or pass --db"
+        )
+    if path.parent.is_dir():
+        return
+    if url != DEFAULT_DB_URL:
+        raise StoreError(
+            f"folder {path.parent} of database {shown} does not exist: "
+            f"create it first (mkdir -p {path.parent}) or check the path"
+        )
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"cannot create the folder for {shown}: {error.strerror or error}"
+        ) from None
+
+
+def engine_options(url: str, *, busy_timeout_s: float = BUSY_TIMEOUT_S) -> dict[str, Any]:
+    """`create_engine` keyword arguments for `url`: lock waits on SQLite, connect
+    timeouts and pre-ping (a server may drop idle connections) on servers."""
+    backend = url.partition(":")[0].partition("+")[0]
+    if backend == "sqlite":
+        return {"connect_args": {"timeout": busy_timeout_s}}
+    if backend in ("postgresql", "postgres", "mysql", "mariadb"):
+        return {"pool_pre_ping": True, "connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+    return {"pool_pre_ping": True}
+
+
+def setup_sqlite(
+    engine: Engine,
+    *,
+    every_transaction: bool = False,
+    foreign_keys: bool = True,
+    wal: bool = True,
+    busy_timeout_s: float = BUSY_TIMEOUT_S,
+) -> None:
+    """Serialise writers on a SQLite engine: write transactions take the lock up
+    front (BEGIN IMMEDIATE). Every transaction does with `every_transaction`
+    (Optuna's engine: its SELECT ... FOR UPDATE is ignored by SQLite). WAL mode
+    and synchronous=NORMAL unless `wal` is False (a read-only connection cannot
+    switch modes). Connections opened before this call are dropped."""
+    from sqlalchemy import event
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # pysqlite's implicit BEGIN off: the `begin` listener below issues ours.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         try:
-            cursor.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_S * 1000)}")
-            cursor.execute("PRAGMA foreign_keys = ON")
-            mode = _set_wal(cursor)
+            cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
+            if foreign_keys:
+                cursor.execute("PRAGMA foreign_keys = ON")
+            mode = _set_wal(cursor) if wal else None
             if mode and str(mode[0]).lower() == "wal":
                 # Safe with WAL: a crash loses no committed transaction that a
                 # checkpoint reached, and the file is never corrupted.
@@ -176,8 +234,10 @@ def _setup_sqlite(engine: Engine, event: Any) -> None:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
-        write = connection.get_execution_options().get(WRITE_OPTION, False)
+        write = every_transaction or connection.get_execution_options().get(WRITE_OPTION, False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    engine.dispose()
 
 
 def _set_wal(cursor: Any) -> Any:

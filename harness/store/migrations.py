@@ -12,8 +12,12 @@ To change the schema: edit `models.py`, bump `SCHEMA_VERSION`, and add
 `STEPS[old] = step` where `step(connection)` brings a version-`old` database
 to `old + 1`, using `operations(connection)` (Alembic's operations, with
 `batch_alter_table` for SQLite). Add the old shape's DDL to the migration
-tests in tests/test_store.py so that a file written by the old version keeps
-being opened.
+tests (tests/test_store.py, tests/test_store_migrations.py) so that a file
+written by the old version keeps being opened.
+
+Read-only commands (`Store(create=False)`) never migrate: they read a database
+of version `OLDEST_READABLE` or newer as it is, so a step after that version
+must not drop or rename anything the reads use (2 -> 3 only swaps an index).
 """
 
 from __future__ import annotations
@@ -28,9 +32,18 @@ from harness.store.models import Base, Meta
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
-__all__ = ["SCHEMA_VERSION", "STEPS", "migrate", "operations", "schema_version"]
+__all__ = [
+    "OLDEST_READABLE",
+    "SCHEMA_VERSION",
+    "STEPS",
+    "check_readable",
+    "migrate",
+    "operations",
+    "schema_version",
+]
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+OLDEST_READABLE = 2
 
 
 def _add_test_predictions(connection: Connection) -> None:
@@ -42,8 +55,24 @@ def _add_test_predictions(connection: Connection) -> None:
         batch.add_column(Column("test_targets", JSON, nullable=True))
 
 
+def _reuse_index(connection: Connection) -> None:
+    """2 -> 3: the reuse lookup's index covers status too; it replaces its prefix
+    (config_hash, data_fingerprint, seed), which every query of the old one can use."""
+    from sqlalchemy import inspect
+
+    ops = operations(connection)
+    ops.create_index(
+        "ix_harness_trials_reuse",
+        "harness_trials",
+        ["config_hash", "data_fingerprint", "seed", "status"],
+    )
+    names = {index["name"] for index in inspect(connection).get_indexes("harness_trials")}
+    if "ix_harness_trials_dedup" in names:
+        ops.drop_index("ix_harness_trials_dedup", table_name="harness_trials")
+
+
 # STEPS[v] upgrades a version-v database to v + 1 (v >= 1; version 0 is created fresh).
-STEPS: dict[int, Callable[[Connection], None]] = {1: _add_test_predictions}
+STEPS: dict[int, Callable[[Connection], None]] = {1: _add_test_predictions, 2: _reuse_index}
 
 # Key of PostgreSQL's advisory lock held while migrating ("harness" in ASCII, fits a bigint).
 _PG_LOCK_KEY = 0x68_61_72_6E_65_73_73
@@ -76,7 +105,33 @@ def operations(connection: Connection) -> Any:
     return Operations(MigrationContext.configure(connection))
 
 
-def migrate(engine: Engine) -> int:
+def check_readable(engine: Engine, *, shown: str | None = None) -> int:
+    """The database's version, refusing (StoreError) one that a read-only command
+    cannot read as it is: no harness tables (an empty or a foreign file), older
+    than `OLDEST_READABLE`, or newer than this code. Writes nothing."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = shown or mask_url(engine.url)
+    try:
+        with engine.connect() as connection:
+            found = schema_version(connection)
+    except SQLAlchemyError as error:
+        raise StoreError(f"cannot read {url}: {describe_error(error)}") from None
+    if found == 0:
+        raise StoreError(
+            f"no harness results in {url} (an empty file, or not a harness database); "
+            "record a trial first or check --db"
+        )
+    _check_not_newer(found, url)
+    if found < OLDEST_READABLE:
+        raise StoreError(
+            f"{url} has results schema version {found}, too old to read as it is: run any "
+            f"command that records results (harness train, run) on it once to upgrade it"
+        )
+    return found
+
+
+def migrate(engine: Engine, *, shown: str | None = None) -> int:
     """Bring the database to `SCHEMA_VERSION`; return the version it had before.
 
     Safe to call from several processes at once: the upgrade runs under the
@@ -85,7 +140,7 @@ def migrate(engine: Engine) -> int:
     """
     from sqlalchemy.exc import SQLAlchemyError
 
-    url = mask_url(engine.url)
+    url = shown or mask_url(engine.url)
     try:
         with engine.connect() as connection:
             found = schema_version(connection)

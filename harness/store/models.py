@@ -28,7 +28,11 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
+from harness.store.kinds import CANDIDATE_KINDS, FAMILIES, TRIAL_STATUSES
+
 __all__ = [
+    "CANDIDATE_KINDS",
+    "FAMILIES",
     "TRIAL_STATUSES",
     "Base",
     "Candidate",
@@ -39,10 +43,6 @@ __all__ = [
     "Trial",
     "utcnow",
 ]
-
-TRIAL_STATUSES = ("running", "complete", "failed", "pruned", "interrupted")
-CANDIDATE_KINDS = ("candidate", "baseline")
-FAMILIES = ("alternated", "RI", "IR", "other", "baseline")
 
 
 def utcnow() -> dt.datetime:
@@ -102,7 +102,9 @@ class Trial(Base):
 
     __tablename__ = "harness_trials"
     __table_args__ = (
-        Index("ix_harness_trials_dedup", "config_hash", "data_fingerprint", "seed"),
+        # The reuse lookup (`find_complete_trial`): every equality it tests, so that
+        # failed or running rows of the same experiment are skipped in the index (schema 3).
+        Index("ix_harness_trials_reuse", "config_hash", "data_fingerprint", "seed", "status"),
         Index("ix_harness_trials_study_status", "study_id", "status"),
     )
 
@@ -157,7 +159,7 @@ class Epoch(Base):
     lr: Mapped[float | None] = mapped_column(Float)
     seconds: Mapped[float | None] = mapped_column(Float)
     images_per_s: Mapped[float | None] = mapped_column(Float)
-    # When the row was written: the trial's last sign of life for `mark_stale_running`.
+    # When the row was written (UTC).
     recorded_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
 
 

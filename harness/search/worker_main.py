@@ -1,0 +1,40 @@
+"""The worker process of `--workers N`: `python -m harness.search.worker_main SETTINGS_JSON`.
+
+`harness.search.workers` starts it; it runs `run_worker` until the study has
+its trials. The database URL comes in $HARNESS_DB, not in the settings, so
+that a password does not show in `ps`. Exit status 2 on a HarnessError (its
+one line on stderr), 130 on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from harness.errors import HarnessError
+from harness.search.runner import run_worker
+from harness.search.settings import Search, SearchSettings
+
+__all__ = ["main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    from harness.store import Store, resolve_db_url
+
+    argv = sys.argv[1:] if argv is None else argv
+    settings = SearchSettings.from_json(argv[0])
+    settings.url = resolve_db_url(settings.url or None)
+    try:
+        search = Search.resolve(settings)
+        with Store(settings.url) as store:
+            run_worker(search, store)
+    except HarnessError as error:
+        print(f"harness: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("harness: worker interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
