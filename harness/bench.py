@@ -8,110 +8,33 @@ batch size, with the environment beside them.
 
 from __future__ import annotations
 
-import copy
-import csv
-import io
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.search.members import ArchSet, merge_skeleton, space_set
+from harness.tables import DASH, csv_text, render_markdown, render_table
 
-__all__ = [
-    "FORMATS",
-    "BenchSet",
-    "bench",
-    "bench_set",
-    "flat_records",
-    "format_results",
-    "space_set",
-]
+__all__ = ["FORMATS", "bench", "bench_set", "flat_records", "format_results"]
 
 FORMATS = ("table", "csv", "json", "md")
-# The paper's Table 1 when the search-space files cannot be read: keep in step
-# with search_spaces/paper.toml (its orderings, the baselines with timm's and
-# the small stem, the paper head, MobileNetV2's e=6).
-_PAPER_BASELINES = ("timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100")
-_PAPER_FALLBACK: tuple[tuple[str, ...], dict[str, Any]] = (
-    (
-        "alternated",
-        "RI",
-        "IR",
-        *_PAPER_BASELINES,
-        *(name + "?stem=small" for name in _PAPER_BASELINES),
-    ),
-    {
-        "head": "paper",
-        "head_activation": "relu6",
-        "output": "sigmoid",
-        "block_params": {"I": {"exp_ratio": 6}},
-    },
-)
-
-
-@dataclass(frozen=True)
-class BenchSet:
-    """Architectures to measure and the skeleton fields they share."""
-
-    archs: tuple[str, ...]
-    skeleton: dict[str, Any]
-    source: str  # "space NAME" or "command line"
-
-
-def space_set(name: str) -> BenchSet:
-    """A search space's architectures with its skeleton (protocol's, then the space's)."""
-    try:
-        from harness.search.space import load_space
-    except ImportError:
-        # The search package is optional here: the paper's space is known without it.
-        if name != "paper":
-            raise ConfigError(
-                f"cannot read search space {name!r}: harness.search is not available "
-                "(only --space paper is built in)"
-            ) from None
-        archs, skeleton = _PAPER_FALLBACK
-        return BenchSet(archs, copy.deepcopy(skeleton), "space paper (built in)")
-    from harness.config import load_protocol
-
-    space = load_space(name)
-    if space.kind == "choices":
-        archs = space.choices
-    elif space.enqueue:
-        # A positions space has too many members to list; its enqueued ones are its landmarks.
-        archs = space.enqueue
-    else:
-        raise ConfigError(
-            f"search space {name!r} lists no architectures (positions without enqueue); "
-            "name the architectures to bench instead"
-        )
-    skeleton = merge_skeleton(load_protocol(space.protocol).get("skeleton", {}), space.skeleton)
-    return BenchSet(tuple(archs), skeleton, f"space {space.name}")
-
-
-def merge_skeleton(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
-    """`override` wins field by field; block_params merge per letter."""
-    merged = copy.deepcopy(base)
-    for letter, values in (override.get("block_params") or {}).items():
-        merged.setdefault("block_params", {}).setdefault(letter, {}).update(values)
-    merged.update({k: copy.deepcopy(v) for k, v in override.items() if k != "block_params"})
-    return merged
 
 
 def bench_set(
     archs: Sequence[str], space: str | None, skeleton: dict[str, Any] | None = None
-) -> BenchSet:
+) -> ArchSet:
     """The space's architectures (if any) then `archs`; `skeleton` overrides both."""
     if not archs and not space:
         raise ConfigError("name architectures to bench (e.g. 'R*8 I*8' timm:resnet50) or --space")
-    base = space_set(space) if space else BenchSet((), {}, "command line")
-    return BenchSet(
+    base = space_set(space) if space else ArchSet((), {}, "command line")
+    return ArchSet(
         (*base.archs, *archs), merge_skeleton(base.skeleton, skeleton or {}), base.source
     )
 
 
 def bench(
-    chosen: BenchSet,
+    chosen: ArchSet,
     *,
     input_shape: tuple[int, int, int] = (1, 48, 48),
     num_classes: int = 7,
@@ -263,7 +186,7 @@ def format_results(report: dict[str, Any], fmt: str = "table") -> str:
         return _csv(flat_records(report))
     headers, rows = _display_rows(report)
     if fmt == "md":
-        return _markdown(headers, rows)
+        return render_markdown(headers, rows, right=_right(headers))
     env = report["environment"]
     shape = "x".join(str(s) for s in report["input_shape"])
     timed = any(row["latency"] for row in report["results"])
@@ -273,7 +196,7 @@ def format_results(report: dict[str, Any], fmt: str = "table") -> str:
         f"FLOPs per image [{report['flops_unit']}]"
         + (f"; inference latency on {where}, {env['threads']} threads" if timed else "")
     )
-    lines = [header, _table(headers, rows)]
+    lines = [header, render_table(headers, rows, right=_right(headers))]
     if any(lat["wide_spread"] for row in report["results"] for lat in row["latency"]):
         lines.append("* max > 1.5 x median: the machine was busy while timing")
     return "\n".join(lines)
@@ -297,7 +220,7 @@ def _display_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
             # Repeat the model's columns only on its first line, as a grouped table reads.
             cells = first if index == 0 else [""] * len(first)
             if lat is None:
-                rows.append(cells + ["-", "-", "-", "-"])
+                rows.append(cells + [DASH] * 4)
                 continue
             flag = "*" if lat["wide_spread"] else ""
             rows.append(
@@ -316,35 +239,16 @@ def _display_rows(report: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
 _TEXT_COLUMNS = {"arch", "family", "stem", "head"}
 
 
-def _table(headers: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
-    right = [h not in _TEXT_COLUMNS for h in headers]
-
-    def line(cells: Sequence[str]) -> str:
-        parts = [
-            c.rjust(w) if r else c.ljust(w) for c, w, r in zip(cells, widths, right, strict=True)
-        ]
-        return "  ".join(parts).rstrip()
-
-    rule = "  ".join("-" * w for w in widths)
-    return "\n".join([line(headers), rule, *(line(r) for r in rows)])
-
-
-def _markdown(headers: list[str], rows: list[list[str]]) -> str:
-    align = "|".join("---" if h in _TEXT_COLUMNS else "---:" for h in headers)
-    lines = ["| " + " | ".join(headers) + " |", f"|{align}|"]
-    lines.extend("| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in rows)
-    return "\n".join(lines)
+def _right(headers: list[str]) -> list[bool]:
+    return [h not in _TEXT_COLUMNS for h in headers]
 
 
 def _csv(records: list[dict[str, Any]]) -> str:
+    import pandas as pd
+
     if not records:
         return ""
-    fields: list[str] = []
-    for record in records:
-        fields.extend(k for k in record if k not in fields)
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
-    writer.writeheader()
-    writer.writerows(records)
-    return buffer.getvalue().rstrip("\n")
+    fields = list(dict.fromkeys(key for record in records for key in record))
+    # Values as given: a column of ints with a gap must not print as floats (1.0).
+    cells = [[record.get(key) for key in fields] for record in records]
+    return csv_text(pd.DataFrame(cells, columns=fields, dtype=object)).rstrip("\n")

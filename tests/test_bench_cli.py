@@ -5,17 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import sys
 
 import pytest
 import timm
 
-from harness.bench import bench_set, space_set
+from harness.bench import bench_set
 from harness.cli import main
 from harness.errors import ConfigError
 from harness.grammar import resolve
 from harness.measure import count_params
 from harness.models import Skeleton
+from harness.search.members import space_set
 
 # One thread: small models on a shared CPU run far faster without OpenMP barriers.
 FAST = ["--threads", "1"]
@@ -94,7 +94,7 @@ def test_latency_per_batch_in_every_format(capsys):
     assert lines[3].startswith("RR|II") and lines[4].split()[0] == "4"  # batch 4, same model
 
     status, out, _ = bench(capsys, *args, "--format", "md")
-    assert out.splitlines()[0].startswith("| arch | family |")
+    assert [c.strip() for c in out.splitlines()[0].strip("|").split("|")][:2] == ["arch", "family"]
     assert len(out.splitlines()) == 4  # header, rule, one line per batch size
 
     status, out, _ = bench(capsys, *args, "--format", "csv")
@@ -159,12 +159,17 @@ def test_an_unknown_architecture_fails_before_any_measurement(capsys, monkeypatc
     assert status == 2 and "resnet5" in err
 
 
-def test_built_in_paper_space_matches_the_file(monkeypatch):
-    from_file = space_set("paper")
-    # As if harness.search could not be imported: the built-in fallback must agree.
-    monkeypatch.setitem(sys.modules, "harness.search.space", None)
-    built_in = space_set("paper")
-    assert built_in.archs == from_file.archs
-    assert Skeleton.from_dict(built_in.skeleton) == Skeleton.from_dict(from_file.skeleton)
-    with pytest.raises(ConfigError, match="only --space paper is built in"):
-        space_set("rir_orderings")
+def test_space_set_merges_the_protocol_skeleton_and_needs_architectures(tmp_path):
+    paper = space_set("paper")
+    assert paper.archs[:3] == ("alternated", "RI", "IR")
+    assert "timm:resnet50?stem=small" in paper.archs
+    # The paper protocol's head fields, then the space's own skeleton on top.
+    assert paper.skeleton["output"] == "sigmoid" and paper.skeleton["depths"] == [3, 4, 6, 3]
+    assert Skeleton.from_dict(paper.skeleton).block_params["I"]["exp_ratio"] == 6
+    open_space = tmp_path / "open.toml"
+    open_space.write_text(
+        'protocol = "fast"\n[skeleton]\ndepths = [1, 1]\nwidths = [8, 16]\n'
+        '[architecture]\npositions = ["R", "I"]\n'
+    )
+    with pytest.raises(ConfigError, match="lists no architectures"):
+        space_set(str(open_space))

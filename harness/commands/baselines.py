@@ -20,8 +20,9 @@ from harness.commands._training import (
     device_text,
     preflight,
 )
-from harness.commands.trials import _cell, add_db_arg, fmt_percent, render_table
+from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
+from harness.tables import DASH, number, percent, percent_pm, render_table, scaled
 
 DEFAULT_STUDY = "baselines"
 
@@ -154,12 +155,6 @@ def run(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
-def _pm(mean: float | None, sd: float | None) -> str:
-    if mean is None:
-        return "-"
-    return fmt_percent(mean) + ("" if sd is None else f" ± {fmt_percent(sd)}")
-
-
 def _result(outcome: Any) -> dict[str, Any]:
     """The machine-readable record of one baseline (fold means for K folds)."""
     keys = ("trial_id", "arch", "status", "reason", "val_acc", "test_acc", "params", "flops",
@@ -176,10 +171,11 @@ def _row(outcome: Any, folds: int) -> dict[str, str]:
     config = outcome.config
     if folds > 1:
         trial = f"{outcome.trial_ids[0]}-{outcome.trial_ids[-1]}"
-        val, test = _pm(outcome.val_mean, outcome.val_sd), _pm(outcome.test_mean, outcome.test_sd)
+        val = percent_pm(outcome.val_mean, outcome.val_sd, blank=DASH)
+        test = percent_pm(outcome.test_mean, outcome.test_sd, blank=DASH)
     else:
         trial = str(outcome.trial_id)
-        val, test = _cell(outcome.val_acc, fmt_percent), _cell(outcome.test_acc, fmt_percent)
+        val, test = percent(outcome.val_acc, blank=DASH), percent(outcome.test_acc, blank=DASH)
     row = {
         "trial": trial,
         "model": outcome.arch,
@@ -193,9 +189,9 @@ def _row(outcome: Any, folds: int) -> dict[str, str]:
         {
             "val acc %": val,
             "test acc %": test,
-            "params (M)": f"{outcome.params / 1e6:.2f}",
-            "MFLOPs": f"{outcome.flops / 1e6:.1f}",
-            "latency ms": "-" if outcome.latency_ms is None else f"{outcome.latency_ms:.2f}",
+            "params (M)": scaled(outcome.params, 1e6, 2, blank=DASH),
+            "MFLOPs": scaled(outcome.flops, 1e6, 1, blank=DASH),
+            "latency ms": number(outcome.latency_ms, blank=DASH),
         }
     )
     return row

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
 
-from harness.commands.trials import add_db_arg, add_format_arg, emit, fmt_int, fmt_percent
+from harness.commands.trials import add_db_arg, add_format_arg, emit
+from harness.tables import Column, count, percent
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,19 +24,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def _columns() -> list[tuple[str, str, Any]]:
+def _columns() -> list[Column]:
     return [
-        ("study_id", "id", fmt_int),
+        ("study_id", "id", count),
         ("study", "study", str),
         ("space", "space", str),
-        ("trials", "trials", fmt_int),
-        ("complete", "complete", fmt_int),
-        ("failed", "failed", fmt_int),
-        ("pruned", "pruned", fmt_int),
-        ("running", "running", fmt_int),
-        ("interrupted", "interrupted", fmt_int),
-        ("best_val_acc", "best val acc %", fmt_percent),
-        ("best_test_acc", "its test acc %", fmt_percent),
+        ("trials", "trials", count),
+        ("complete", "complete", count),
+        ("failed", "failed", count),
+        ("pruned", "pruned", count),
+        ("running", "running", count),
+        ("interrupted", "interrupted", count),
+        ("best_val_acc", "best val acc %", percent),
+        ("best_test_acc", "its test acc %", percent),
         ("best_arch", "best arch", str),
     ]
 

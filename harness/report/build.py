@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import re
 from pathlib import Path
 from typing import Any
 
+from harness.output import write_text_atomic
 from harness.report import comparisons, sections, tables
-from harness.report.format import count, number, percent_pm, si, text
 from harness.report.gather import gather, resolve_studies
 from harness.report.html import Section, page
+from harness.tables import count, render_markdown, text
 
 __all__ = ["build_html", "default_output", "markdown_leaderboard", "write_report"]
 
@@ -59,40 +59,21 @@ def write_report(store: Any, studies: list[str] | None, output: Path | None) -> 
     names = resolve_studies(store, studies)
     path = Path(output) if output is not None else default_output(names)
     markup = build_html(store, names)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(f".{path.name}.{dt.datetime.now():%H%M%S%f}.partial")
-    partial.write_text(markup, encoding="utf-8")
-    partial.replace(path)
-    return path
+    return write_text_atomic(path, markup)
 
 
 def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
     """The whole leaderboard as a Markdown table (for CI summaries)."""
-    from harness.commands.trials import render_markdown
-
     data = gather(store, studies)
     board = tables.leaderboard(data.trials)
-    headers = ["#", "ordering", "family", "runs", "val acc %", "test acc %", "test loss"]
-    headers += ["params", "FLOPs", "latency ms", "trials"]
+    headers = list(sections.LEADERBOARD_HEADERS)
     several = len(data.studies) > 1
     if several:
         headers.insert(1, "study")
     rows = []
     for r in board.itertuples():
         family = f"baseline ({text(r.remedy)})" if r.kind == "baseline" else r.family
-        row = [
-            str(r.rank),
-            f"`{r.arch}`",
-            family,
-            count(r.n),
-            percent_pm(r.val_acc_mean, r.val_acc_sd),
-            percent_pm(r.test_acc_mean, r.test_acc_sd),
-            number(r.test_loss_mean, 4),
-            si(r.params),
-            si(r.flops),
-            number(r.latency_ms, 2),
-            ", ".join(str(i) for i in r.trial_ids),
-        ]
+        row = [str(r.rank), f"`{r.arch}`", family, count(r.n), *sections.result_cells(r)]
         if several:
             row.insert(1, r.study)
         rows.append(row)

@@ -7,13 +7,16 @@ data carries.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harness.report import compare, figures
-from harness.report.format import number, percent, si
 from harness.report.html import Section, esc, figure_html, table
+from harness.tables import number, percent, si
+
+if TYPE_CHECKING:
+    from harness.store import Store
 
 __all__ = ["COMPARISON_SETS", "comparison_section", "is_synthetic", "synthetic_banner"]
 
@@ -135,7 +138,7 @@ def _family_tables(cset: compare.ComparisonSet, suffix: str) -> list[str]:
     return parts
 
 
-def _network_table(store: Any, cset: compare.ComparisonSet, suffix: str) -> str:
+def _network_table(store: Store, cset: compare.ComparisonSet, suffix: str) -> str:
     chosen = set(compare.compared_networks(cset))
     runs = cset.runs[cset.runs["network"].isin(chosen)]
     if "folds" in runs:  # a fold mean has no single test set to compare image by image
@@ -185,7 +188,7 @@ def _differs(first: compare.ComparisonSet, other: compare.ComparisonSet) -> str:
     return ", ".join(changed) or "seeds"
 
 
-def comparison_section(store: Any, trials: pd.DataFrame) -> Section:
+def comparison_section(store: Store, trials: pd.DataFrame) -> Section:
     sets = compare.comparison_sets(trials)
     parts = [synthetic_banner(trials)]
     parts.append(

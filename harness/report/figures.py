@@ -12,8 +12,8 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from harness.report.format import percent_pm, si
 from harness.report.tables import pareto_front
+from harness.tables import number, percent_pm, si
 
 __all__ = [
     "BASELINE_SYMBOLS",
@@ -60,7 +60,7 @@ def _hover(frame: pd.DataFrame) -> list[list[Any]]:
             percent_pm(row.test_acc_mean, row.test_acc_sd),
             row.n,
             si(row.flops),
-            "–" if pd.isna(row.latency_ms) else f"{row.latency_ms:.2f}",
+            number(row.latency_ms),
             ", ".join(str(i) for i in row.trial_ids),
         ]
         for row in frame.itertuples()
@@ -73,6 +73,20 @@ _HOVER_TEMPLATE = (
     "FLOPs %{customdata[4]} · latency %{customdata[5]} ms<br>"
     "trials %{customdata[6]}<extra></extra>"
 )
+
+
+def _markers(part: pd.DataFrame, x: str, name: str, marker: dict[str, Any]) -> go.Scatter:
+    """One legend entry's points: mean over seeds, with their sd as error bars."""
+    return go.Scatter(
+        x=part[x],
+        y=part["y"],
+        error_y=dict(type="data", array=part["y_sd"], thickness=1, width=0),
+        mode="markers",
+        marker=marker,
+        name=name,
+        customdata=_hover(part),
+        hovertemplate=_HOVER_TEMPLATE,
+    )
 
 
 def scatter_figure(board: pd.DataFrame, x: str, x_title: str) -> go.Figure:
@@ -99,36 +113,13 @@ def scatter_figure(board: pd.DataFrame, x: str, x_title: str) -> go.Figure:
         part = candidates[candidates["family"] == family]
         if part.empty:
             continue
-        fig.add_trace(
-            go.Scatter(
-                x=part[x],
-                y=part["y"],
-                error_y=dict(type="data", array=part["y_sd"], thickness=1, width=0),
-                mode="markers",
-                marker=dict(color=colour, size=9, line=dict(width=0.5, color="white")),
-                name=family,
-                customdata=_hover(part),
-                hovertemplate=_HOVER_TEMPLATE,
-            )
-        )
+        marker = dict(color=colour, size=9, line=dict(width=0.5, color="white"))
+        fig.add_trace(_markers(part, x, family, marker))
     baselines = points[points["kind"] == "baseline"]
     for index, (name, part) in enumerate(baselines.groupby("arch", sort=True)):
-        fig.add_trace(
-            go.Scatter(
-                x=part[x],
-                y=part["y"],
-                error_y=dict(type="data", array=part["y_sd"], thickness=1, width=0),
-                mode="markers",
-                marker=dict(
-                    color=BASELINE_COLOUR,
-                    size=12,
-                    symbol=BASELINE_SYMBOLS[index % len(BASELINE_SYMBOLS)],
-                ),
-                name=str(name),
-                customdata=_hover(part),
-                hovertemplate=_HOVER_TEMPLATE,
-            )
-        )
+        symbol = BASELINE_SYMBOLS[index % len(BASELINE_SYMBOLS)]
+        marker = dict(color=BASELINE_COLOUR, size=12, symbol=symbol)
+        fig.add_trace(_markers(part, x, str(name), marker))
     fig.update_layout(
         **_LAYOUT,
         height=440,

@@ -7,13 +7,16 @@ from the same queries `harness trials` and `harness studies` print.
 from __future__ import annotations
 
 import datetime as dt
-import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harness.errors import HarnessError
+from harness.tables import setting_key
+
+if TYPE_CHECKING:
+    from harness.store import Store
 
 __all__ = ["ReportData", "ReportError", "gather", "input_remedy", "resolve_studies"]
 
@@ -38,7 +41,7 @@ class ReportData:
         return self.details.get(int(self.trials["trial_id"].max()))
 
 
-def resolve_studies(store: Any, studies: list[str] | None) -> list[str]:
+def resolve_studies(store: Store, studies: list[str] | None) -> list[str]:
     """The named studies, checked; without names, the study of the newest trial."""
     frame = store.studies_frame()
     known = list(frame["study"])
@@ -79,25 +82,7 @@ def input_remedy(config: dict[str, Any] | None) -> str:
     return "; ".join(parts) or "none recorded"
 
 
-def _group_key(row: dict[str, Any]) -> str:
-    """Trials that differ only in the seed share a key: their mean and spread are reported."""
-    hyper = row.get("hyperparameters")
-    return json.dumps(
-        [
-            row["study"],
-            int(row["candidate_id"]),
-            row.get("protocol"),
-            row.get("data_fingerprint"),
-            row.get("label_mode"),
-            hyper if isinstance(hyper, dict) else None,
-            row.get("remedy"),
-        ],
-        sort_keys=True,
-        default=str,
-    )
-
-
-def gather(store: Any, studies: list[str] | None = None) -> ReportData:
+def gather(store: Store, studies: list[str] | None = None) -> ReportData:
     """Read the trials of `studies` (default: the latest study) and the details the page needs."""
     names = resolve_studies(store, studies)
     study_rows = store.studies_frame()
@@ -123,13 +108,13 @@ def gather(store: Any, studies: list[str] | None = None) -> ReportData:
     from harness.folds import fold_means
 
     trials = fold_means(trials)
-    trials["group"] = [_group_key(row) for row in trials.to_dict(orient="records")]
+    trials["group"] = [setting_key(row) for row in trials.to_dict(orient="records")]
     return ReportData(
         url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details
     )
 
 
-def add_details(store: Any, data: ReportData, trial_ids: list[int]) -> None:
+def add_details(store: Store, data: ReportData, trial_ids: list[int]) -> None:
     """Read the full rows (confusion matrix, class names, config) of more trials."""
     for trial_id in trial_ids:
         if trial_id not in data.details:

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.exc import SQLAlchemyError
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from harness.store import Store
 
 __all__ = ["MIN_TRIALS", "OptunaView", "optuna_view"]
 
@@ -25,18 +32,18 @@ class OptunaView:
     n_complete: int = 0
 
 
-def _has_optuna_tables(engine: Any) -> bool:
+def _has_optuna_tables(engine: Engine) -> bool:
     from sqlalchemy import inspect
 
     tables = set(inspect(engine).get_table_names())
     return {"studies", "trials", "version_info"} <= tables
 
 
-def optuna_view(store: Any, name: str, objectives: list[str] | None = None) -> OptunaView:
+def optuna_view(store: Store, name: str, objectives: list[str] | None = None) -> OptunaView:
     view = OptunaView(study=name)
     try:
         present = _has_optuna_tables(store.engine)
-    except Exception as error:  # a database the inspector cannot read: say so, go on
+    except SQLAlchemyError as error:  # a database the inspector cannot read: say so, go on
         view.note = f"cannot look for Optuna's tables: {error}"
         return view
     if not present:
@@ -53,7 +60,7 @@ def optuna_view(store: Any, name: str, objectives: list[str] | None = None) -> O
             view.note = f"no Optuna study named {name!r} in this database"
             return view
         study = optuna.load_study(study_name=name, storage=storage)
-    except Exception as error:
+    except (optuna.exceptions.OptunaError, SQLAlchemyError) as error:
         view.note = f"cannot read Optuna's study {name!r}: {error}"
         return view
 

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from harness.report import figures, tables
-from harness.report.format import number, percent, percent_pm, si, text
 from harness.report.gather import ReportData, add_details
 from harness.report.html import LETTER_COLOURS, Raw, Section, esc, figure_html, stage_cells, table
 from harness.report.optuna_view import optuna_view
 from harness.report.paper import PAPER, paper_comparison
+from harness.tables import number, percent, percent_pm, si, text
+
+if TYPE_CHECKING:
+    from harness.store import Store
 
 __all__ = [
     "CURVE_BASELINES",
@@ -125,10 +128,27 @@ def _shown_rows(board: pd.DataFrame, limit: int) -> pd.DataFrame:
     return pd.concat([top, rest[rest["kind"] == "baseline"]])
 
 
+LEADERBOARD_HEADERS = ("#", "ordering", "family", "runs", "val acc %", "test acc %", "test loss",
+                       "params", "FLOPs", "latency ms", "trials")  # fmt: skip
+
+
+def result_cells(r: Any) -> list[str]:
+    """A leaderboard row's measured cells, from val acc % to its trial ids (the page's and
+    the Markdown leaderboard's alike)."""
+    return [
+        percent_pm(r.val_acc_mean, r.val_acc_sd),
+        percent_pm(r.test_acc_mean, r.test_acc_sd),
+        number(r.test_loss_mean, 4),
+        si(r.params),
+        si(r.flops),
+        number(r.latency_ms, 2),
+        ", ".join(str(i) for i in r.trial_ids),
+    ]
+
+
 def leaderboard_section(board: pd.DataFrame, several_studies: bool) -> Section:
     shown = _shown_rows(board, LEADERBOARD_ROWS)
-    headers = ["#", "ordering", "family", "runs", "val acc %", "test acc %", "test loss"]
-    headers += ["params", "FLOPs", "latency ms", "trials"]
+    headers = list(LEADERBOARD_HEADERS)
     if several_studies:
         headers.insert(1, "study")
     rows, classes = [], []
@@ -140,19 +160,7 @@ def leaderboard_section(board: pd.DataFrame, several_studies: bool) -> Section:
         if r.kind == "baseline":
             # Which remedy for 48 px inputs the baseline used decides what it measures.
             arch += f'<div class="remedy">input: {esc(text(r.remedy))}</div>'
-        row = [
-            r.rank,
-            Raw(arch),
-            family,
-            r.n,
-            percent_pm(r.val_acc_mean, r.val_acc_sd),
-            percent_pm(r.test_acc_mean, r.test_acc_sd),
-            number(r.test_loss_mean, 4),
-            si(r.params),
-            si(r.flops),
-            number(r.latency_ms, 2),
-            ", ".join(str(i) for i in r.trial_ids),
-        ]
+        row = [r.rank, Raw(arch), family, r.n, *result_cells(r)]
         if several_studies:
             row.insert(1, r.study)
         rows.append(row)
@@ -220,7 +228,7 @@ def _curve_rows(board: pd.DataFrame) -> pd.DataFrame:
     return pd.concat([candidates, baselines])
 
 
-def curves_section(store: Any, board: pd.DataFrame) -> Section:
+def curves_section(store: Store, board: pd.DataFrame) -> Section:
     chosen = _curve_rows(board)
     ids = [int(i) for i in chosen["best_trial_id"]]
     epochs = store.epochs_frame(ids) if ids else pd.DataFrame()
@@ -242,7 +250,7 @@ def curves_section(store: Any, board: pd.DataFrame) -> Section:
     return Section("curves", "5. Learning curves", body)
 
 
-def confusion_section(store: Any, data: ReportData, board: pd.DataFrame) -> Section:
+def confusion_section(store: Store, data: ReportData, board: pd.DataFrame) -> Section:
     title = "6. Confusion matrix of the best candidate"
     candidates = board[board["kind"] != "baseline"]
     best = candidates.iloc[0] if len(candidates) else (board.iloc[0] if len(board) else None)
@@ -269,7 +277,7 @@ def confusion_section(store: Any, data: ReportData, board: pd.DataFrame) -> Sect
     return Section("confusion", title, body)
 
 
-def optuna_section(store: Any, data: ReportData) -> Section:
+def optuna_section(store: Store, data: ReportData) -> Section:
     parts = []
     for name in data.studies:
         rows = data.study_rows[data.study_rows["study"] == name]

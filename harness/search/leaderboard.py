@@ -1,16 +1,17 @@
 """The leaderboard printed at the end of a run, computed from the results store.
 
-One row per candidate and setting (seeds of the same candidate are averaged;
-`seeds` says how many), ranked by mean validation accuracy. Every number comes
+One row per group of trials that differ only in the seed (`harness.tables.setting_key`,
+the report's grouping too; `seeds` says how many were averaged), ranked by mean
+validation accuracy. Every number comes
 from `Store.trials_frame`, the same rows `harness trials` prints.
 """
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING, Any
 
 from harness.search.study import STORE_ID_ATTR
+from harness.tables import DASH, percent_pm, render_table, scaled, setting_key
 
 if TYPE_CHECKING:
     import optuna
@@ -84,13 +85,10 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
     written = _written_by_store_id(search, study) if study is not None else {}
     pareto = set(pareto_store_ids(study)) if study is not None else set()
     frame = frame.copy()
-    # Same candidate (architecture on one skeleton) and same hyperparameters = one row;
-    # the seed is not among the hyperparameters.
-    frame["_setting"] = [
-        json.dumps(h, sort_keys=True, default=str) for h in frame["hyperparameters"]
-    ]
+    # Trials that differ only in the seed are one row, grouped as the report groups them.
+    frame["_setting"] = [setting_key(row) for row in frame.to_dict(orient="records")]
     rows: list[dict[str, Any]] = []
-    for _, group in frame.groupby(["candidate_id", "_setting"], sort=False):
+    for _, group in frame.groupby("_setting", sort=False):
         ids = [int(i) for i in group["trial_id"]]
         first = group.iloc[0]
         described = next((settings[i] for i in ids if i in settings), "")
@@ -125,8 +123,6 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
 
 def format_leaderboard(board: pd.DataFrame, *, limit: int = 20) -> str:
     """A fixed-width table; accuracies in %, FLOPs as fvcore multiply-adds."""
-    from harness.commands.trials import render_table
-
     if board.empty:
         return "no complete trials yet"
     show_settings = bool(board["settings"].astype(bool).any())
@@ -146,16 +142,16 @@ def format_leaderboard(board: pd.DataFrame, *, limit: int = 20) -> str:
             str(record["rank"]),
             str(record["arch"]),
             str(record["family"]),
-            _acc(record["val_acc"], record["val_acc_sd"]),
-            _acc(record["test_acc"], record["test_acc_sd"]),
-            _num(record["params"], 1e6, 3),
-            _num(record["flops"], 1e6, 1),
-            _num(record["latency_ms"], 1, 2),
+            percent_pm(record["val_acc"], record["val_acc_sd"], blank=DASH),
+            percent_pm(record["test_acc"], record["test_acc_sd"], blank=DASH),
+            scaled(record["params"], 1e6, 3, blank=DASH),
+            scaled(record["flops"], 1e6, 1, blank=DASH),
+            scaled(record["latency_ms"], 1, 2, blank=DASH),
         ]
         if show_seeds:
             row.insert(5, str(record["seeds"]))
         if show_settings:
-            row.insert(3, record["settings"] or "-")
+            row.insert(3, record["settings"] or DASH)
         if show_pareto:
             row.append("*" if record["pareto"] else "")
         rows.append(row)
@@ -183,18 +179,3 @@ def noise_line(board: pd.DataFrame) -> str:
         f"pp over {noise.networks} networks); differences below {100 * noise.threshold:.1f} pp "
         "between two single runs are noise at this budget"
     )
-
-
-def _missing(value: Any) -> bool:
-    return value is None or value != value  # None or NaN
-
-
-def _acc(mean: Any, sd: Any) -> str:
-    if _missing(mean):
-        return "-"
-    text = f"{100 * float(mean):.2f}"
-    return text if _missing(sd) else f"{text} ± {100 * float(sd):.2f}"
-
-
-def _num(value: Any, unit: float, digits: int) -> str:
-    return "-" if _missing(value) else f"{float(value) / unit:.{digits}f}"
