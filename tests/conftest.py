@@ -1,5 +1,9 @@
 """Shared fixtures.
 
+Recorded trials (`record_trial`): one factory that writes a study, a candidate
+and a trial with N epochs through the public Store API, for every test and
+benchmark that needs a trial in a store.
+
 PostgreSQL (`postgres_server`, `postgres_url`, `fresh_postgres_url`): a real
 server started for the test session with pytest-postgresql's executor on the
 local `pg_ctl` (Debian: the `postgresql` package, binaries in
@@ -18,11 +22,109 @@ import subprocess
 import sys
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import pytest
+
+if TYPE_CHECKING:
+    from harness.store import Store
+
+# --- Recorded trials ------------------------------------------------------------------
+
+
+class RecordedTrial(NamedTuple):
+    study_id: int
+    candidate_id: int
+    trial_id: int
+
+
+def record_trial(
+    store: Store,
+    *,
+    study: str = "demo",
+    study_id: int | None = None,
+    arch: str = "RRR|IIII",
+    kind: str = "candidate",
+    family: str = "RI",
+    candidate_id: int | None = None,
+    params: int | None = 1_234_567,
+    flops: int | None = 456_000_000,
+    input_shape: tuple[int, ...] = (1, 48, 48),
+    skeleton: Mapping[str, Any] | None = None,
+    protocol: str = "paper",
+    hyperparameters: Mapping[str, Any] | None = None,
+    config: Mapping[str, Any] | None = None,
+    seed: int = 1,
+    data_spec: str = "synthetic",
+    data_fingerprint: str = "fp0",
+    optuna_trial_number: int | None = None,
+    epochs: int = 3,
+    status: str | None = "complete",
+    val_acc: float | None = 0.5,
+    test_acc: float | None = 0.45,
+    **finish: Any,
+) -> RecordedTrial:
+    """A trial of `epochs` epochs in `store`, written as the trainer writes one.
+
+    The study and the candidate are made (or found) unless their ids are given,
+    so a benchmark can time the trial's own writes: start, one per epoch,
+    finish. `status=None` leaves the trial running (not finished); other
+    keywords go to `finish_trial` (reason, confusion, test_loss, ...).
+    """
+    if study_id is None:
+        study_id = store.ensure_study(
+            study, space="rir_orderings", objectives=["accuracy"], sampler="tpe"
+        )
+    if candidate_id is None:
+        candidate_id = store.ensure_candidate(
+            arch,
+            kind=kind,
+            family=family,
+            params=params,
+            flops=flops,
+            input_shape=input_shape,
+            num_classes=7,
+            skeleton=skeleton,
+        )
+    trial_id = store.start_trial(
+        study_id=study_id,
+        candidate_id=candidate_id,
+        protocol=protocol,
+        hyperparameters={"lr": 1e-4, "batch": 64} if hyperparameters is None else hyperparameters,
+        config={"protocol": protocol, "lr": 1e-4, "seed": seed} if config is None else config,
+        seed=seed,
+        data_spec=data_spec,
+        data_fingerprint=data_fingerprint,
+        label_mode="majority",
+        device="cpu",
+        environment={"torch": "2.x"},
+        optuna_trial_number=optuna_trial_number,
+    )
+    for epoch in range(epochs):
+        store.record_epoch(
+            trial_id,
+            epoch=epoch,
+            train_loss=1.0 / (epoch + 1),
+            train_acc=0.3 + 0.1 * epoch,
+            val_loss=1.1 / (epoch + 1),
+            val_acc=0.25 + 0.1 * epoch,
+            lr=1e-4,
+            seconds=2.0,
+            images_per_s=1000.0,
+        )
+    if status is not None:
+        finish.setdefault("best_epoch", epochs - 1 if epochs else None)
+        store.finish_trial(trial_id, status=status, val_acc=val_acc, test_acc=test_acc, **finish)
+    return RecordedTrial(study_id, candidate_id, trial_id)
+
+
+@pytest.fixture(name="record_trial", scope="session")
+def record_trial_fixture() -> Any:
+    """`record_trial` (above) for tests: `record_trial(store, epochs=30, ...)`."""
+    return record_trial
+
 
 # --- PostgreSQL ------------------------------------------------------------------------
 

@@ -53,19 +53,34 @@ def test_named_orderings_are_the_papers_networks(name):
     assert [s.out_hw for s in arch.stages] == [(48, 48), (24, 24), (12, 12), (6, 6)]
 
 
+# Each baseline's parameter count at ImageNet's shape (3 channels, 1000 classes), as
+# published (ResNet-50 and MobileNetV2: torchvision's model docs; MobileNetV1: 4.2 M in its
+# paper), with what the skeleton changes: the stem convolution's weights per input channel
+# (no bias) and the classifier's inputs (its features plus the bias).
+IMAGENET_PARAMS = {
+    "timm:resnet50": (25_557_032, 64 * 7 * 7, 2048),
+    "timm:mobilenetv1_100": (4_231_976, 32 * 3 * 3, 1024),
+    "timm:mobilenetv2_100": (3_504_872, 32 * 3 * 3, 1280),
+}
+
+
 @pytest.mark.parametrize(
     "skeleton", [SMALL.with_(width_mult=1.0), LARGE.with_(width_mult=1.0)], ids=["48", "224"]
 )
 @pytest.mark.parametrize("name", PAPER_BASELINES)
-def test_baselines_build_and_match_timm_parameter_counts(name, skeleton):
+def test_baselines_take_the_skeletons_channels_and_classes(name, skeleton):
+    """An independent reference: the published count, adjusted by hand for the skeleton's
+    input channels and classes. A baseline built for ImageNet's shape (arguments dropped)
+    or a different network fails it."""
+    channels, classes = skeleton.input_shape[0], skeleton.num_classes
+    imagenet, stem_per_channel, features = IMAGENET_PARAMS[name]
+    expected = imagenet - (3 - channels) * stem_per_channel - (1000 - classes) * (features + 1)
     model = build_model(name, skeleton)
-    reference = timm.create_model(
-        name.removeprefix("timm:"),
-        in_chans=skeleton.input_shape[0],
-        num_classes=skeleton.num_classes,
-    )
-    assert count_params(model) == count_params(reference)
-    assert _logits(model, skeleton).shape == (2, skeleton.num_classes)
+    assert count_params(model) == expected
+    stem = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))
+    assert stem.in_channels == channels
+    assert model.get_classifier().out_features == classes
+    assert _logits(model, skeleton).shape == (2, classes)
 
 
 def test_resnet50_counts_four_gflops():

@@ -21,11 +21,11 @@ import pytest
 
 from harness.cli import main
 from harness.report import ReportError, markdown_leaderboard, write_report
-from harness.report.format import percent, percent_pm, si
 from harness.report.gather import input_remedy
 from harness.report.tables import pareto_front
 from harness.stats import mean_ci, welch
 from harness.store import Store
+from harness.tables import percent, percent_pm, si
 
 DATA = "synthetic?n=600&size=32"
 PAPER_ORDERINGS = ("R*8 I*8", "(IR)*8", "I*8 R*8")
@@ -518,33 +518,18 @@ def test_unknown_or_empty_study_exits_2(db_url: str, tmp_path: Path, capsys) -> 
     assert "no trials in" in capsys.readouterr().err
 
 
-def test_report_of_a_study_without_complete_trials(tmp_path: Path) -> None:
+def test_report_of_a_study_without_complete_trials(tmp_path: Path, record_trial: Any) -> None:
     with Store(f"sqlite:///{tmp_path / 'failed.db'}") as opened:
-        study_id = opened.ensure_study("broken")
-        candidate_id = opened.ensure_candidate(
-            "R|I",
-            kind="candidate",
-            family="RI",
-            params=10,
-            flops=20,
-            input_shape=[1, 48, 48],
-            num_classes=7,
-            skeleton=None,
+        record_trial(
+            opened,
+            study="broken",
+            arch="R|I",
+            epochs=0,
+            status="failed",
+            reason="loss became NaN",
+            val_acc=None,
+            test_acc=None,
         )
-        trial_id = opened.start_trial(
-            study_id=study_id,
-            candidate_id=candidate_id,
-            protocol="fast",
-            hyperparameters={"epochs": 1},
-            config={"epochs": 1},
-            seed=0,
-            data_spec="synthetic",
-            data_fingerprint="fp",
-            label_mode="hard",
-            device="cpu",
-            environment=None,
-        )
-        opened.finish_trial(trial_id, status="failed", reason="loss became NaN")
         page = write_report(opened, None, tmp_path / "broken.html").read_text(encoding="utf-8")
     assert "1: 0 complete, 0 pruned, 1 failed" in page
     assert tables_of(page)["leaderboard"] == []

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import torch
+from _timing import disabled
 from torch import nn
 
 from harness.bench import space_set
@@ -33,7 +34,7 @@ def paper_ids() -> list[str]:
 
 def quick(benchmark: Any) -> bool:
     """True under --benchmark-disable: each benchmark then runs its function once."""
-    return bool(getattr(benchmark, "disabled", False))
+    return disabled(benchmark)
 
 
 @contextmanager
