@@ -15,10 +15,9 @@ from typing import Any
 
 from torch import nn
 
-from harness.config import CHOICES, DEFAULT_BASELINE_STEM, split_arch
+from harness.config import CHOICES, DEFAULT_BASELINE_STEM, TIMM_PREFIX, split_arch
 from harness.errors import ConfigError, ModelError
 from harness.models import (
-    TIMM_PREFIX,
     Architecture,
     Skeleton,
     build_model,
@@ -115,7 +114,9 @@ def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) 
 
     path = _checkpoint_path(pretrained)
     # timm loads a local file with torch.load(weights_only=True), adapts the
-    # first convolution to `in_chans` and drops a classifier of another size.
+    # first convolution to `in_chans` and drops a classifier of another size. Read
+    # it once ourselves first, so a refused file gets our one-line message.
+    read_checkpoint(path)
     try:
         model = timm.create_model(
             name,
@@ -125,17 +126,74 @@ def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) 
             num_classes=skeleton.num_classes,
         )
     except Exception as error:  # a corrupt or foreign file fails in many ways
+        from harness.errors import first_line
+
         raise ModelError(
-            f"cannot load pretrained weights {path} into timm:{name}: {error}"
+            f"cannot load pretrained weights {path} into timm:{name}: {first_line(error)}"
         ) from None
     return with_head(model, skeleton)
 
 
 def _checkpoint_path(text: str) -> Path:
     path = Path(text).expanduser()
+    if path.is_dir():
+        raise ModelError(f"pretrained checkpoint {path} is a folder; give the checkpoint file")
     if not path.is_file():
         raise ModelError(f"pretrained checkpoint {path} does not exist (give a local file path)")
     return path
+
+
+_WEIGHTS_ONLY = "only weights-only checkpoints (torch.save of a state dict of tensors) are loaded"
+
+
+def _looks_like_torch_save(path: Path) -> bool:
+    """A torch.save file: a zip archive (PyTorch 1.6 on) or a bare pickle (protocol 2+)."""
+    import zipfile
+
+    with path.open("rb") as file:
+        first = file.read(1)
+    return first == b"\x80" or zipfile.is_zipfile(path)
+
+
+def read_checkpoint(path: Path) -> dict[str, Any]:
+    """The state dict saved at `path`, read with torch.load(weights_only=True).
+
+    Every refusal is one ModelError line of ours: PyTorch's own message runs to
+    several lines and advises weights_only=False, which would run whatever code
+    an untrusted pickle holds."""
+    import pickle
+    import warnings
+
+    import torch
+
+    if path.stat().st_size == 0:
+        raise ModelError(f"checkpoint {path} is an empty file, not a PyTorch checkpoint")
+    try:
+        with warnings.catch_warnings():
+            # A checkpoint saved with another pickle protocol warns over several lines.
+            warnings.simplefilter("ignore")
+            state = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        if not _looks_like_torch_save(path):  # junk bytes fail to unpickle the same way
+            raise ModelError(
+                f"checkpoint {path} is not a PyTorch checkpoint (torch.save file); {_WEIGHTS_ONLY}"
+            ) from None
+        raise ModelError(
+            f"checkpoint {path} is not weights-only: it holds Python objects beyond tensors "
+            f"and plain values, which could run code, so it was not loaded; {_WEIGHTS_ONLY}"
+        ) from None
+    except Exception:  # a text file, a truncated zip, another format: each fails its own way
+        raise ModelError(
+            f"checkpoint {path} is not a PyTorch checkpoint (torch.save file); {_WEIGHTS_ONLY}"
+        ) from None
+    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
+        state = state["state_dict"]
+    if not isinstance(state, dict) or not any(isinstance(v, torch.Tensor) for v in state.values()):
+        raise ModelError(
+            f"checkpoint {path} holds a {type(state).__name__} but no state dict of tensors; "
+            f"{_WEIGHTS_ONLY}"
+        )
+    return state
 
 
 def _load_own_checkpoint(model: nn.Module, text: str) -> None:
@@ -143,14 +201,13 @@ def _load_own_checkpoint(model: nn.Module, text: str) -> None:
     import torch
 
     path = _checkpoint_path(text)
-    try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:
-        raise ModelError(f"cannot read checkpoint {path}: {error}") from None
-    if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
-        state = state["state_dict"]
+    state = read_checkpoint(path)
     own = model.state_dict()
-    matching = {k: v for k, v in state.items() if k in own and own[k].shape == v.shape}
+    matching = {
+        k: v
+        for k, v in state.items()
+        if k in own and isinstance(v, torch.Tensor) and own[k].shape == v.shape
+    }
     if not matching:
         raise ModelError(f"checkpoint {path} has no tensor that fits this architecture")
     model.load_state_dict(matching, strict=False)

@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
     try:
+        # Numeric flags' types (commands/argtypes.py) raise ConfigError while parsing.
+        args = parser.parse_args(argv)
         status = args.func(args)
     except HarnessError as error:
         print(f"harness: error: {error}", file=sys.stderr)

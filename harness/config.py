@@ -9,8 +9,6 @@ how it was trained.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import sys
 from dataclasses import dataclass, field
 from importlib import resources
@@ -23,7 +21,7 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TrainConfig", "list_protocols", "load_protocol", "config_hash", "split_arch"]
+__all__ = ["TIMM_PREFIX", "TrainConfig", "list_protocols", "load_protocol", "split_arch"]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adam", "adamw", "sgd"),
@@ -32,11 +30,21 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "baseline_stem": ("timm", "small", "auto"),
     "output_loss": ("renormalised", "bce"),
 }
+# An architecture named `timm:NAME` is timm's model NAME, not one of our block sequences.
+TIMM_PREFIX = "timm:"
 # timm:NAME is timm's network, stem included, unless a small stem is asked for:
 # the paper ran its baselines with their stock stems (see docs/protocol.md).
 DEFAULT_BASELINE_STEM = "timm"
-# Models' heads, here so that search spaces can check them without importing torch.
+# Models' heads and the skeleton's other named choices, here so that search spaces
+# and the CLI can check them without importing torch.
 HEADS = ("linear", "paper")
+SKELETON_CHOICES: dict[str, tuple[str, ...]] = {
+    "stem": ("auto", "small", "resnet"),
+    "head": HEADS,
+    # The paper head's hidden Dense layers: the paper names no activation for them.
+    "head_activation": ("relu6", "none"),
+    "output": ("softmax", "sigmoid"),
+}
 # Per-row options of a timm baseline, `timm:NAME?stem=small&head=paper`: the
 # option names and the settings they set (`head` is a skeleton field).
 ARCH_OPTIONS = {
@@ -44,6 +52,31 @@ ARCH_OPTIONS = {
     "head": "head",
     "resize": "resize",
     "pretrained": "pretrained",
+}
+
+# Each numeric setting's range: (low, high, low excluded). Checked with every
+# TrainConfig, so a library caller, a protocol file and a flag are refused alike;
+# the flags take their ranges from here. Floats must be finite: nan and inf are
+# refused (an `lr` of inf trained to NaN losses and was stored as null). The highs
+# lie far above any real run but keep a typo (1e30) from allocating or running for days.
+LIMITS: dict[str, tuple[float, float, bool]] = {
+    "epochs": (1, 100_000, False),
+    "batch_size": (1, 65_536, False),
+    "batch_size_cuda": (1, 65_536, False),
+    "eval_batch_size": (1, 65_536, False),
+    "lr": (0, 10, True),
+    "beta1": (0, 0.999_999, False),
+    "beta2": (0, 0.999_999_999, False),
+    "momentum": (0, 0.999_999, False),
+    "weight_decay": (0, 10, False),
+    "label_smoothing": (0, 0.99, False),
+    "crop_padding": (0, 64, False),
+    "rotate_deg": (0, 180, False),
+    "seed": (0, 4_294_967_295, False),  # 2**32 - 1: numpy's seeds end there
+    "threads": (1, 4_096, False),
+    "resize": (8, 1_024, False),
+    "patience": (1, 100_000, False),
+    "max_batches": (1, 1_000_000_000, False),
 }
 
 
@@ -97,15 +130,9 @@ class TrainConfig:
             value = getattr(self, name)
             if value not in allowed:
                 raise ConfigError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")
-        for name in ("epochs", "batch_size", "eval_batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
-        if self.lr <= 0:
-            raise ConfigError(f"lr must be positive, got {self.lr}")
-        if self.resize is not None and self.resize < 8:
-            raise ConfigError(f"resize must be at least 8 pixels, got {self.resize}")
-        if self.threads is not None and self.threads < 1:
-            raise ConfigError(f"--threads must be at least 1, got {self.threads}")
+        for name in LIMITS:
+            check_limits(name, [getattr(self, name)])
+        check_finite(self.skeleton, "skeleton ")
 
     @classmethod
     def from_protocol(cls, protocol: str, **overrides: Any) -> TrainConfig:
@@ -148,13 +175,58 @@ class TrainConfig:
         return {k: v for k, v in self.to_dict().items() if k not in ignored}
 
 
+def check_limits(name: str, values: Any, prefix: str = "") -> None:
+    """ConfigError unless each of `values` is None or a finite number in setting `name`'s
+    range (see LIMITS; a setting without limits passes). `prefix` starts the message."""
+    import math
+
+    if name not in LIMITS:
+        return
+    low, high, open_low = LIMITS[name]
+    for value in values:
+        if value is None:
+            continue
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        inside = number and math.isfinite(value) and (low < value if open_low else low <= value)
+        if not inside or value > high:
+            above = "above" if open_low else "at least"
+            raise ConfigError(
+                f"{prefix}{name} must be a finite number {above} {low} and at most {high}, "
+                f"got {value!r}"
+            )
+
+
+def check_finite(value: Any, prefix: str = "") -> None:
+    """ConfigError naming the key path of the first nan or inf in nested settings."""
+    bad = _non_finite(value)
+    if bad is not None:
+        raise ConfigError(f"{prefix}{bad[0]}: must be a finite number, got {bad[1]!r}")
+
+
+def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:
+    import math
+
+    if isinstance(value, float) and not math.isfinite(value):
+        return where or "value", value
+    items: Any = ()
+    if isinstance(value, dict):
+        items = ((f"{where}.{k}" if where else str(k), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{where}[{i}]", v) for i, v in enumerate(value))
+    for key, item in items:
+        found = _non_finite(item, key)
+        if found is not None:
+            return found
+    return None
+
+
 def split_arch(text: str) -> tuple[str, dict[str, Any]]:
     """`timm:resnet50?stem=small&head=paper` -> ("timm:resnet50", {"baseline_stem": "small",
     "head": "paper"}), options keyed by the setting they set; ConfigError if not valid."""
     name, sep, query = text.strip().partition("?")
     if not sep:
         return name, {}
-    if not name.startswith("timm:"):
+    if not name.startswith(TIMM_PREFIX):
         raise ConfigError(
             f"options after '?' are for timm baselines (timm:NAME?stem=small), not {text!r}; "
             "set our networks' skeleton with flags or a [skeleton] table"
@@ -184,11 +256,6 @@ def split_arch(text: str) -> tuple[str, dict[str, Any]]:
         else:
             options[field_name] = value
     return name, options
-
-
-def config_hash(values: dict[str, Any]) -> str:
-    text = json.dumps(values, sort_keys=True, default=str)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def list_protocols() -> dict[str, str]:

@@ -66,6 +66,7 @@ _MAX_NESTING = 32  # deeper parentheses would hit Python's recursion limit, not 
 
 _LETTERS = frozenset(string.ascii_uppercase)
 _DIGITS = frozenset(string.digits)
+_WINDOW = 30  # characters shown each side of an error's column in a long input
 _CANONICAL_HINT = (
     'expected upper-case letters in stages separated by "|", e.g. "RRR|RRRR|IIIIII|III"'
 )
@@ -143,16 +144,29 @@ class Genotype:
         for stage in text.split("|"):
             if not stage:
                 raise GrammarError(
-                    f'empty stage at column {start + 1} in genotype "{text}" ({_CANONICAL_HINT})'
+                    f"empty stage at column {start + 1} in genotype {_shown(text, start)} "
+                    f"({_CANONICAL_HINT})"
                 )
             for offset, char in enumerate(stage):
                 if char not in _LETTERS:
                     raise GrammarError(
-                        f'unexpected {char!r} at column {start + offset + 1} in genotype "{text}" '
-                        f"({_CANONICAL_HINT})"
+                        f"unexpected {char!r} at column {start + offset + 1} in genotype "
+                        f"{_shown(text, start + offset)} ({_CANONICAL_HINT})"
                     )
             start += len(stage) + 1
         return cls(tuple(text.split("|")))
+
+
+def _shown(text: str, index: int = 0) -> str:
+    """`text` quoted on one line; a long one cut to a window around `index` (0-based), with
+    its length, so that a 10,000-character input does not fill the terminal."""
+    flat = "".join(" " if char.isspace() else char for char in text)
+    if len(flat) <= 2 * _WINDOW + 20:
+        return f'"{flat}"'
+    start = max(0, min(index - _WINDOW, len(flat) - 2 * _WINDOW))
+    end = start + 2 * _WINDOW
+    window = ("…" if start else "") + flat[start:end] + ("…" if end < len(flat) else "")
+    return f'"{window}" ({len(flat):,} characters)'
 
 
 def _known_letters(known: Collection[str]) -> tuple[str, ...]:
@@ -173,10 +187,10 @@ class _Parser:
         self.nesting = 0
 
     def fail(self, message: str, index: int, hint: str = "") -> NoReturn:
-        shown = "".join(" " if char.isspace() else char for char in self.text)  # stay one line
         letters = ", ".join(self.known) or "none"
         raise GrammarError(
-            f'{message} at column {index + 1} in "{shown}" (known: {letters}{"; " + hint if hint else ""})'
+            f"{message} at column {index + 1} in {_shown(self.text, index)} "
+            f"(known: {letters}{'; ' + hint if hint else ''})"
         )
 
     def peek(self) -> tuple[str, int]:
@@ -358,7 +372,7 @@ def canonicalise(
     if len(arch.stages) > len(depths):
         shown = text if isinstance(text, str) else format_arch(arch)
         raise GrammarError(
-            f'"{shown.strip()}" has {len(arch.stages)} stages but the skeleton has {len(depths)} '
+            f"{_shown(shown.strip())} has {len(arch.stages)} stages but the skeleton has {len(depths)} "
             f"(depths {'/'.join(map(str, depths))}); remove a '|', or drop them all to cut in proportion"
         )
     return Genotype(arch.stages)
@@ -392,9 +406,10 @@ def _match_named(text: str) -> tuple[str, int | None] | None:
         return name, None
     digits = tail.strip()
     if not digits or not set(digits) <= _DIGITS or not digits.lstrip("0"):
-        shown = "".join(" " if char.isspace() else char for char in text)
+        column = text.index(":")
         raise GrammarError(
-            f"bad block count {digits!r} after ':' at column {text.index(':') + 1} in \"{shown}\" "
+            f"bad block count {digits[:20]!r}{'…' if len(digits) > 20 else ''} after ':' at column {column + 1} in "
+            f"{_shown(text, column)} "
             f'(write {name}:N with N a whole number >= 1, e.g. "{name}:16")'
         )
     return name, int(digits) if len(digits.lstrip("0")) <= 9 else MAX_BLOCKS + 1

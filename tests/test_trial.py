@@ -282,7 +282,7 @@ def test_pretrained_checkpoint_is_adapted_to_the_data(tmp_path):
         build_candidate("timm:resnet50", image_shape=(1, 48, 48), num_classes=7,
                         pretrained=str(tmp_path / "missing.pth"))  # fmt: skip
     (tmp_path / "junk.pth").write_bytes(b"not a checkpoint")
-    with pytest.raises(ModelError, match="cannot load pretrained"):
+    with pytest.raises(ModelError, match="is not a PyTorch checkpoint"):
         build_candidate("timm:resnet50", image_shape=(1, 48, 48), num_classes=7,
                         pretrained=str(tmp_path / "junk.pth"))  # fmt: skip
 

@@ -10,6 +10,8 @@ import argparse
 import json
 from typing import Any
 
+from harness.commands import argtypes
+from harness.config import SKELETON_CHOICES
 from harness.errors import ConfigError
 
 
@@ -40,40 +42,60 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
-def add_skeleton_args(parser: argparse.ArgumentParser) -> None:
+def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = True) -> None:
+    """The skeleton flags; with `data_shape=False` --input and --classes still parse (so
+    that the command can say why it refuses them) but are left out of --help."""
     group = parser.add_argument_group("network skeleton")
     group.add_argument(
-        "--input", metavar="CxHxW", help="input shape (default: the data's, or 1x48x48)"
+        "--input",
+        type=argtypes.shape("--input"),
+        metavar="CxHxW",
+        help="input shape (default: the data's, or 1x48x48)" if data_shape else argparse.SUPPRESS,
     )
     group.add_argument(
-        "--classes", type=int, metavar="N", help="number of classes (default: the data's, or 7)"
+        "--classes",
+        type=argtypes.int_range("--classes", 2, argtypes.MAX_CLASSES),
+        metavar="N",
+        help="number of classes, at least 2 (default: the data's, or 7)"
+        if data_shape
+        else argparse.SUPPRESS,
     )
     group.add_argument(
-        "--stem", choices=("auto", "small", "resnet"), help="stem (default auto: small below 96 px)"
+        "--stem", choices=SKELETON_CHOICES["stem"], help="stem (default auto: small below 96 px)"
     )
     group.add_argument(
-        "--head", choices=("linear", "paper"), help="classifier head (default linear)"
+        "--head", choices=SKELETON_CHOICES["head"], help="classifier head (default linear)"
     )
     group.add_argument(
         "--head-activation",
-        choices=("relu6", "none"),
+        choices=SKELETON_CHOICES["head_activation"],
         help="the paper head's activation after each hidden Dense layer (default relu6; "
         "none: the literal reading, docs/protocol.md)",
     )
     group.add_argument(
-        "--output", choices=("softmax", "sigmoid"), help="output activation (default softmax)"
+        "--output", choices=SKELETON_CHOICES["output"], help="output activation (default softmax)"
     )
     group.add_argument(
-        "--widths", metavar="W,W,...", help="stage output channels (default 64,128,256,512)"
+        "--widths",
+        type=argtypes.int_list("--widths", 1, argtypes.MAX_WIDTH),
+        metavar="W,W,...",
+        help="stage output channels (default 64,128,256,512)",
     )
     group.add_argument(
-        "--depths", metavar="D,D,...", help="stage depths cutting flat strings (default 3,4,6,3)"
+        "--depths",
+        type=argtypes.int_list("--depths", 1, argtypes.MAX_DEPTH),
+        metavar="D,D,...",
+        help="stage depths cutting flat strings (default 3,4,6,3)",
     )
     group.add_argument(
-        "--width-mult", type=float, metavar="X", help="multiply every width (default 1.0)"
+        "--width-mult",
+        type=argtypes.finite_float("--width-mult", 0, 16, open_low=True),
+        metavar="X",
+        help="multiply every width (default 1.0)",
     )
     group.add_argument(
         "--block-params",
+        type=argtypes.json_table("--block-params"),
         metavar="JSON",
         help='per-letter block parameters, e.g. \'{"I": {"exp_ratio": 6}}\'',
     )
@@ -112,4 +134,10 @@ def add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N"
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all cores)")
+    parser.add_argument(
+        "--threads",
+        type=argtypes.threads(),
+        metavar="N",
+        help=f"CPU threads, 1 to {argtypes.usable_cores()} here (default: all cores; more are "
+        "refused)",
+    )

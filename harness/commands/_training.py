@@ -5,9 +5,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from harness.commands import argtypes
 from harness.commands._common import add_skeleton_args, skeleton_overrides
+
+if TYPE_CHECKING:
+    from harness.config import TrainConfig
+    from harness.data import Dataset
 
 # Settings that are not flags here: the positional ARCH, the skeleton (its own
 # flag group), and the free-text note. `data`, `protocol`, `device` and
@@ -46,7 +51,7 @@ _HELP: dict[str, str] = {
 
 
 def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True) -> None:
-    from harness.config import CHOICES, TrainConfig
+    from harness.config import CHOICES, LIMITS, TrainConfig
 
     parser.add_argument(
         "--data",
@@ -60,7 +65,12 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
     parser.add_argument(
         "--device", default=None, help="auto (CUDA when present, the default), cpu, cuda, cuda:N"
     )
-    parser.add_argument("--threads", type=int, metavar="N", help="CPU threads (default: all)")
+    parser.add_argument(
+        "--threads",
+        type=argtypes.threads(),
+        metavar="N",
+        help=f"CPU threads, 1 to {argtypes.usable_cores()} here (default: all; more are refused)",
+    )
     group = parser.add_argument_group(
         "training settings", "each overrides the protocol's value (see `harness train --help`)"
     )
@@ -75,7 +85,11 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
                 flag, action=argparse.BooleanOptionalAction, default=None, help=help_text
             )
             continue
-        convert: Any = int if kind.startswith("int") else float if kind == "float" else str
+        convert: Any = str
+        if field.name in LIMITS:
+            number = int if kind.startswith("int") else float
+            low, high, open_low = LIMITS[field.name]
+            convert = argtypes.Number(flag, number, low, high, open_low=open_low)
         metavar = None if field.name in CHOICES else "N" if convert is not str else "VALUE"
         group.add_argument(
             flag,
@@ -86,7 +100,9 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
             help=help_text,
         )
     if skeleton:
-        add_skeleton_args(parser)
+        # Training takes the input shape and classes from the data: those flags are
+        # refused with a hint (training_overrides) and left out of --help.
+        add_skeleton_args(parser, data_shape=False)
 
 
 def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -184,14 +200,14 @@ def demo_note(args: argparse.Namespace, *, width: bool) -> str:
 def add_folds_arg(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--folds",
-        type=int,
+        type=argtypes.int_range("--folds", 3, 1_000, hint=argtypes.FOLDS_HINT),
         metavar="K",
         help="ckplus: data only: train on each of K subject-independent folds in turn (one "
         "recorded trial per fold, same seed) and report the mean and sd over folds",
     )
 
 
-def preflight(config: Any, dataset: Any) -> dict[str, Any]:
+def preflight(config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
     """Build the candidate once for `dataset` (every grammar, timm-name, stem and
     checkpoint error surfaces here, before any progress is printed) and measure what
     the user should see before training: parameters, FLOPs, a baseline's remedy."""

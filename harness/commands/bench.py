@@ -6,6 +6,7 @@ import argparse
 import sys
 import time
 
+from harness.commands import argtypes
 from harness.commands._common import (
     add_device_args,
     add_skeleton_args,
@@ -30,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("archs", nargs="*", metavar="ARCH", help="architectures to measure")
     parser.add_argument("--space", metavar="NAME", help="measure this search space's architectures")
     parser.add_argument(
-        "--batch", default="1,64", metavar="B,B,...", help="latency batch sizes (default 1,64)"
+        "--batch",
+        type=argtypes.int_list("--batch", 1, argtypes.MAX_BATCH),
+        default="1,64",
+        metavar="B,B,...",
+        help="latency batch sizes (default 1,64)",
     )
     parser.add_argument(
         "--format", choices=("table", "csv", "json", "md"), default="table", help="output format"
@@ -44,11 +49,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--no-latency", action="store_true", help="parameters and FLOPs only")
     parser.add_argument(
-        "--repeats", type=int, default=20, metavar="N", help="timed runs per batch (default 20)"
+        "--repeats",
+        type=argtypes.int_range("--repeats", 1, 100_000),
+        default=20,
+        metavar="N",
+        help="timed runs per batch (default 20)",
     )
     parser.add_argument(
         "--max-seconds",
-        type=float,
+        type=argtypes.finite_float("--max-seconds", 0, 3_600, open_low=True),
         default=1.5,
         metavar="S",
         help="stop timing a batch size after this long, once 5 runs are in (default 1.5)",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.commands import argtypes
 from harness.errors import ConfigError
 
 SPEC_HELP = (
@@ -44,13 +45,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     preview.add_argument("spec", nargs="?", default="synthetic", metavar="SPEC", help=SPEC_HELP)
     preview.add_argument("-o", "--output", required=True, metavar="PNG", help="image file to write")
     preview.add_argument(
-        "--per-class", type=int, default=8, metavar="N", help="images per class (default 8)"
+        "--per-class",
+        type=argtypes.int_range("--per-class", 1, 1_000),
+        default=8,
+        metavar="N",
+        help="images per class (default 8)",
     )
     preview.add_argument(
         "--split", choices=("train", "val", "test"), default="train", help="split (default train)"
     )
     preview.add_argument(
-        "--scale", type=int, default=2, metavar="K", help="enlarge pixels K times (default 2)"
+        "--scale",
+        type=argtypes.int_range("--scale", 1, 32),
+        default=2,
+        metavar="K",
+        help="enlarge pixels K times (default 2)",
     )
     _add_cache_args(preview)
     preview.set_defaults(func=run_preview)
@@ -82,21 +91,18 @@ def run_show(args: argparse.Namespace) -> int:
 
 
 def run_preview(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from harness.data.summary import preview_grid
+    from harness.output import atomic_path, check_writable
 
     if args.per_class < 1 or args.scale < 1:
         raise ConfigError("--per-class and --scale must be at least 1")
-    output = Path(args.output).expanduser()
+    output = check_writable(args.output, example="preview.png")
     if not output.parent.is_dir():
         raise ConfigError(f"cannot write {output}: folder {output.parent} does not exist")
     ds = _load(args)
     grid = preview_grid(ds, split=args.split, per_class=args.per_class, scale=args.scale)
-    try:
-        grid.save(output, format="PNG")
-    except OSError as error:
-        raise ConfigError(f"cannot write {output}: {error}") from None
+    with atomic_path(output) as partial:
+        grid.save(partial, format="PNG")
     print(
         f"wrote {output} ({grid.width}x{grid.height}, {args.split} split, up to {args.per_class} per class)"
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from harness.commands import argtypes
 from harness.commands._common import (
     add_device_args,
     add_skeleton_args,
@@ -30,7 +31,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--json", action="store_true", help="print one JSON object instead of a table"
     )
     parser.add_argument(
-        "--batch", default="1,64", metavar="B,B,...", help="latency batch sizes (default 1,64)"
+        "--batch",
+        type=argtypes.int_list("--batch", 1, argtypes.MAX_BATCH),
+        default="1,64",
+        metavar="B,B,...",
+        help="latency batch sizes (default 1,64)",
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
     add_network_args(parser)
@@ -41,8 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_network_args(parser: argparse.ArgumentParser) -> None:
     """Training's settings that change the built network, beside the skeleton flags."""
-    from harness.config import CHOICES, DEFAULT_BASELINE_STEM
+    from harness.config import CHOICES, DEFAULT_BASELINE_STEM, LIMITS
 
+    low, high, _ = LIMITS["resize"]
     parser.add_argument(
         "--baseline-stem",
         choices=CHOICES["baseline_stem"],
@@ -52,7 +58,7 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resize",
-        type=int,
+        type=argtypes.int_range("--resize", int(low), int(high)),
         metavar="N",
         help="upsample inputs to NxN before the network, as --resize of train",
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 from pathlib import Path
@@ -60,24 +59,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def check_output(path: Path) -> None:
+def check_output(path: Path, flag: str = "-o") -> None:
     """A page that cannot be written fails now, not after the report is built."""
-    from harness.errors import ConfigError
+    from harness.output import check_writable
 
-    if path.is_dir():
-        raise ConfigError(f"-o {path} is a folder; name the file, e.g. {path / 'report.html'}")
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"cannot write {path}: {folder} is a file, not a folder")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise ConfigError(f"cannot write {path}: no write permission in {folder}")
+    check_writable(path, flag)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError
-    from harness.report import markdown_leaderboard, resolve_studies, write_report
+    from harness.report import default_output, markdown_leaderboard, resolve_studies, write_report
     from harness.store import Store
 
     started = time.perf_counter()
@@ -90,6 +81,9 @@ def run(args: argparse.Namespace) -> int:
             print(markdown_leaderboard(store, args.study))
             return 0
         studies = resolve_studies(store, args.study)
+        if args.output is None:
+            # reports/ may be a file or read-only: say so before the page is built.
+            check_output(default_output(studies), "the default output")
         path = write_report(store, studies, args.output)
     seconds = time.perf_counter() - started
     if args.json:

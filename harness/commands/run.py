@@ -7,9 +7,12 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from harness.commands import argtypes
 from harness.commands._training import add_training_args, training_overrides
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
+from harness.search.budgets import BUDGETS
+from harness.search.samplers import PRUNERS, SAMPLERS
 
 if TYPE_CHECKING:
     from harness.search import Search, SearchSettings
@@ -37,13 +40,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--budget",
-        choices=("smoke", "short", "paper"),
+        choices=tuple(BUDGETS),
         default="smoke",
         help="data size, epochs, widths and trials (default smoke: minutes on a CPU); "
         "explicit flags override it",
     )
     parser.add_argument(
-        "--trials", type=int, metavar="N", help="trials in the study in all (default: the budget's)"
+        "--trials",
+        type=argtypes.int_range("--trials", 1, 1_000_000),
+        metavar="N",
+        help="trials in the study in all (default: the budget's)",
     )
     parser.add_argument(
         "--objectives",
@@ -54,34 +60,39 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--sampler",
-        choices=("tpe", "nsga2", "grid", "random"),
+        choices=SAMPLERS,
         default="tpe",
         help="tpe (default; multi-objective TPE with several objectives), nsga2, grid (small "
         "spaces, exhaustive), random",
     )
     parser.add_argument(
         "--pruner",
-        choices=("median", "hyperband", "none"),
+        choices=PRUNERS,
         default="median",
         help="stop poor trials early on validation accuracy (single objective only)",
     )
     parser.add_argument(
         "--repeats",
-        type=int,
+        type=argtypes.int_range("--repeats", 1, 1_000),
         default=1,
         metavar="K",
         help="retrain the top candidates (every candidate of a choices space such as paper) "
         "with K seeds in all",
     )
     parser.add_argument(
-        "--top", type=int, default=3, metavar="N", help="candidates --repeats retrains (default 3)"
+        "--top",
+        type=argtypes.int_range("--top", 1, 100_000),
+        default=3,
+        metavar="N",
+        help="candidates --repeats retrains (default 3)",
     )
     parser.add_argument(
         "--workers",
-        type=int,
+        type=argtypes.workers(),
         default=1,
         metavar="N",
-        help="worker processes on this machine (one per GPU on CUDA, a share of cores on CPU)",
+        help="worker processes on this machine (one per GPU on CUDA, a share of cores on CPU), "
+        f"1 to {argtypes.usable_cores()} here",
     )
     add_db_arg(parser)
     parser.add_argument(
@@ -95,9 +106,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     constraints = parser.add_argument_group(
         "constraints", "candidates over a limit are recorded as pruned before any training"
     )
-    constraints.add_argument("--max-flops", metavar="N", help="forward FLOPs per image, e.g. 300M")
-    constraints.add_argument("--max-params", metavar="N", help="parameters, e.g. 2.5M")
-    constraints.add_argument("--max-latency-ms", type=float, metavar="MS", help="batch-1 latency")
+    constraints.add_argument(
+        "--max-flops",
+        type=argtypes.count("--max-flops", 1e18),
+        metavar="N",
+        help="forward FLOPs per image, e.g. 300M",
+    )
+    constraints.add_argument(
+        "--max-params",
+        type=argtypes.count("--max-params", 1e15),
+        metavar="N",
+        help="parameters, e.g. 2.5M",
+    )
+    constraints.add_argument(
+        "--max-latency-ms",
+        type=argtypes.finite_float("--max-latency-ms", 0, 3_600_000, open_low=True),
+        metavar="MS",
+        help="batch-1 latency",
+    )
     parser.add_argument(
         "--quiet",
         "-q",
@@ -114,14 +140,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-report", action="store_true", help="do not write the HTML report")
     parser.add_argument(
         "--heartbeat",
-        type=int,
+        type=argtypes.int_range("--heartbeat", 1, 86_400),
         default=60,
         metavar="S",
         help="seconds between worker heartbeats; a trial silent for 3x this is retried (default 60)",
     )
     parser.add_argument(
         "--folds",
-        type=int,
+        type=argtypes.int_range("--folds", 3, 1_000, hint=argtypes.FOLDS_HINT),
         metavar="K",
         help="ckplus: data only: train every candidate on each of K subject-independent folds; "
         "the objective is the mean validation accuracy over folds",
@@ -317,7 +343,7 @@ def _write_report(shown_url: str, url: str, study: str):
     from harness.store import Store
 
     try:
-        with Store(url) as store:
+        with Store(url, create=False) as store:  # a report never writes to the database
             return write_report(store, [study], None)
     except HarnessError as error:
         print(f"harness: report not written: {error}", file=sys.stderr)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
+from harness.commands import argtypes
 from harness.commands._common import parse_shape
+from harness.search.budgets import BUDGETS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -22,12 +24,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("action", nargs="?", choices=("list", "show"), default="list")
     parser.add_argument("name", nargs="?", metavar="NAME", help="space to show")
     parser.add_argument(
-        "--input", default="1x48x48", metavar="CxHxW", help="input for FLOPs (default 1x48x48)"
+        "--input",
+        type=argtypes.shape("--input"),
+        default="1x48x48",
+        metavar="CxHxW",
+        help="input for FLOPs (default 1x48x48)",
     )
-    parser.add_argument("--classes", type=int, default=7, metavar="N", help="classes (default 7)")
+    parser.add_argument(
+        "--classes",
+        type=argtypes.int_range("--classes", 2, argtypes.MAX_CLASSES),
+        default=7,
+        metavar="N",
+        help="classes, at least 2 (default 7)",
+    )
     parser.add_argument(
         "--budget",
-        choices=("smoke", "short", "paper"),
+        choices=tuple(BUDGETS),
         help="scale widths as this budget does (default: the space's own widths)",
     )
     parser.add_argument("--no-flops", action="store_true", help="skip the FLOPs range")

@@ -60,13 +60,22 @@ def _check_file(path: Path) -> None:
 def read_csv(path: Path) -> dict[str, np.ndarray]:
     """All rows in file order: images (N, 48, 48) uint8, emotion (N,) int64, usage (N,) int8."""
     _check_file(path)
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as stream:
-            return _parse(path, csv.reader(stream))
+            reader = csv.reader(stream)
+            return _parse(path, reader)
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not a text CSV file ({error.reason})") from None
     except csv.Error as error:
-        raise DataError(f"{path}: malformed CSV ({error})") from None
+        # line_num counts the line that failed (a field over csv's size limit, a stray NUL).
+        raise DataError(f"{path}{csv_line(reader)}: malformed CSV ({error})") from None
+
+
+def csv_line(reader: object) -> str:
+    """' line N' for the line a csv reader stopped at, '' before it read any."""
+    line = getattr(reader, "line_num", 0)
+    return f" line {line}" if line else ""
 
 
 def _parse(path: Path, reader) -> dict[str, np.ndarray]:

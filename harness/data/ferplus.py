@@ -139,6 +139,7 @@ def read_votes_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     usage: list[int] = []
     has_name: list[bool] = []
     votes: list[list[int]] = []
+    reader = None
     try:
         with open(path, newline="", encoding="utf-8-sig") as stream:
             reader = csv.reader(stream)
@@ -163,6 +164,8 @@ def read_votes_csv(path: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
                 votes.append(_votes(row[2:], where))
     except UnicodeDecodeError as error:
         raise DataError(f"{path}: not a text CSV file ({error.reason})") from None
+    except csv.Error as error:
+        raise DataError(f"{path}{fer2013.csv_line(reader)}: malformed CSV ({error})") from None
     if not votes:
         raise DataError(f"{path}: no data rows after the header")
     return np.array(usage, dtype=np.int8), np.array(has_name), np.array(votes, dtype=np.int64)
@@ -195,22 +198,29 @@ def _read_folders(label_files: list[Path]) -> dict[str, np.ndarray]:
     usage: list[int] = []
     votes: list[list[int]] = []
     for code, label_file in enumerate(label_files):
-        with open(label_file, newline="", encoding="utf-8-sig") as stream:
-            reader = csv.reader(stream)
-            for row in reader:
-                if not row or not row[0].strip():
-                    continue
-                where = f"{label_file} line {reader.line_num}"
-                if len(row) not in (11, 12):
-                    raise DataError(
-                        f"{where}: expected image name, [face box,] and 10 vote counts, got {len(row)} fields"
-                    )
-                votes.append(_votes(row[-10:], where))
-                image = label_file.parent / row[0].strip()
-                if not image.is_file():
-                    raise DataError(f"{where}: image {image} not found")
-                images.append(read_gray(image, fer2013.SIDE))
-                usage.append(code)
+        reader = None
+        try:
+            with open(label_file, newline="", encoding="utf-8-sig") as stream:
+                reader = csv.reader(stream)
+                for row in reader:
+                    if not row or not row[0].strip():
+                        continue
+                    where = f"{label_file} line {reader.line_num}"
+                    if len(row) not in (11, 12):
+                        raise DataError(
+                            f"{where}: expected image name, [face box,] and 10 vote counts, got {len(row)} fields"
+                        )
+                    votes.append(_votes(row[-10:], where))
+                    image = label_file.parent / row[0].strip()
+                    if not image.is_file():
+                        raise DataError(f"{where}: image {image} not found")
+                    images.append(read_gray(image, fer2013.SIDE))
+                    usage.append(code)
+        except UnicodeDecodeError as error:
+            raise DataError(f"{label_file}: not a text CSV file ({error.reason})") from None
+        except csv.Error as error:
+            where = fer2013.csv_line(reader)
+            raise DataError(f"{label_file}{where}: malformed CSV ({error})") from None
     if not images:
         raise DataError(f"{label_files[0].parent.parent}: the FER+ label.csv files list no images")
     return {

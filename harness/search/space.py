@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.config import SKELETON_CHOICES, check_finite, check_limits
 from harness.errors import ConfigError
 from harness.grammar import resolve
 from harness.search.encodings import (
@@ -66,6 +67,7 @@ __all__ = [
     "load_space",
     "looked_in",
     "packaged_dir",
+    "skeleton_value",
     "space_dirs",
 ]
 
@@ -86,12 +88,6 @@ _SKELETON_KEYS = (
     "drop_rate",
     "block_params",
 )
-_SKELETON_CHOICES = {
-    "stem": ("auto", "small", "resnet"),
-    "head": ("linear", "paper"),
-    "head_activation": ("relu6", "none"),
-    "output": ("softmax", "sigmoid"),
-}
 # Training settings a space may not fix: the architecture is the space's, and the
 # data and device are the user's.
 _NOT_TRAIN_KEYS = {"arch", "skeleton", "data", "device", "threads", "protocol", "description"}
@@ -239,7 +235,7 @@ def _train_fields() -> dict[str, Any]:
 
 def _check_skeleton(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
     check.keys(data, _SKELETON_KEYS, key)
-    for name, allowed in _SKELETON_CHOICES.items():
+    for name, allowed in SKELETON_CHOICES.items():
         if name in data and data[name] not in allowed:
             raise check.fail(f"{key}.{name}", f"got {data[name]!r} (allowed: {', '.join(allowed)})")
     for name in ("widths", "depths"):
@@ -272,6 +268,7 @@ def _check_train(check: _Checker, data: dict[str, Any], key: str) -> dict[str, A
         allowed = info["choices"].get(name)
         if allowed and value not in allowed:
             raise check.fail(f"{key}.{name}", f"got {value!r} (allowed: {', '.join(allowed)})")
+        check_limits(name, [value], f"{check.path}: {key}.")
     return dict(data)
 
 
@@ -309,7 +306,7 @@ def _check_param(check: _Checker, spec: Any, where_key: str, **where: Any) -> Pa
         raise check.fail(key, "needs either choices = [...] or both low and high")
     low, high = spec["low"], spec["high"]
     if not _number(low) or not _number(high) or low >= high:
-        raise check.fail(key, f"needs numbers low < high, got low={low!r} high={high!r}")
+        raise check.fail(key, f"needs finite numbers low < high, got low={low!r} high={high!r}")
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise check.fail(f"{key}.log", f"expected true or false, got {log!r}")
@@ -334,9 +331,7 @@ def _check_search(
         key = f"search.skeleton.{name}"
         param = _check_param(check, spec, key, name=name, target="skeleton", key=name)
         for choice in param.choices or ():
-            _check_skeleton(
-                check, {**fixed, name: _skeleton_value(name, choice)}, "search.skeleton"
-            )
+            _check_skeleton(check, {**fixed, name: skeleton_value(name, choice)}, "search.skeleton")
         params.append(param)
     block_params = check.table(data.get("block_params"), "search.block_params")
     for letter, table in block_params.items():
@@ -365,6 +360,7 @@ def _check_search(
         key = f"search.train.{name}"
         param = _check_param(check, spec, key, name=name, target="train", key=name)
         allowed = info["choices"].get(name)
+        check_limits(name, param.choices or (param.low, param.high), f"{check.path}: search.train.")
         for choice in param.choices or ():
             if allowed and choice not in allowed:
                 raise check.fail(
@@ -383,7 +379,7 @@ def _reserved(name: str) -> bool:
     return name in ("arch", "split", "order") or (name[:1] in "bk" and name[1:].isdigit())
 
 
-def _skeleton_value(name: str, value: Any) -> Any:
+def skeleton_value(name: str, value: Any) -> Any:
     """Searched widths/depths are strings ("64,128,256,512"): Optuna takes no lists."""
     if name in ("widths", "depths") and isinstance(value, str):
         try:
@@ -406,6 +402,7 @@ def load_space(name: str) -> SearchSpace:
     path = find_space(name)
     check = _Checker(path)
     data = read_space(path)
+    check_finite(data, f"{path}: ")  # TOML and YAML spell nan and inf; no setting takes them
     check.keys(data, _TOP_KEYS, "")
     description = data.get("description", "")
     if not isinstance(description, str):

@@ -1,0 +1,247 @@
+"""Argparse types for every numeric flag: finite, in range, refused while parsing.
+
+A bad value is refused before the command runs (before any progress line, before
+the database is opened) with one line, `harness: error: --lr ...`, and exit
+status 2: each type raises ConfigError, which argparse lets through and
+`harness.cli.main` prints as one line. argparse's own ArgumentTypeError would
+print the whole usage first, many lines for commands with many flags; so each
+type knows its flag, to name it. Each type also carries its bounds (`low`, `high`), so the
+tests can walk the real parser and try every numeric flag.
+
+Flags whose text is parsed later by the command (`--batch 1,64`, `--max-flops
+300M`, `--input 1x48x48`, `--block-params JSON`) get a type that checks the text
+and returns it unchanged, so the command's own parser sees what the user typed.
+
+Only the standard library is imported here: `harness --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+from typing import Any, NoReturn
+
+from harness.errors import ConfigError
+
+__all__ = [
+    "Number",
+    "TextCheck",
+    "count",
+    "finite_float",
+    "int_list",
+    "int_range",
+    "json_table",
+    "shape",
+    "threads",
+    "usable_cores",
+    "workers",
+]
+
+# Above any real run, below what makes a typo (1e30) allocate or loop for days.
+MAX_BATCH = 65_536
+MAX_SIDE = 4_096
+MAX_CHANNELS = 64
+MAX_CLASSES = 100_000
+MAX_WIDTH = 16_384
+MAX_DEPTH = 1_024  # the grammar's MAX_BLOCKS
+FOLDS_HINT = " (a test fold, a validation fold and one to train on)"
+_SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
+
+
+def _refuse(flag: str, message: str, text: str) -> NoReturn:
+    # Not argparse's ArgumentTypeError: argparse would print the whole usage first.
+    raise ConfigError(f"{flag} {message}, got {text!r}")
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask where the OS has one)."""
+    try:
+        return len(os.sched_getaffinity(0)) or 1
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+class Number:
+    """An int or float flag within [low, high] (ends excluded where `open_low` /
+    `open_high`); floats must be finite. `zero` documents what 0 means when 0 is
+    allowed and means something other than the number (the flag's --help says it)."""
+
+    def __init__(
+        self,
+        flag: str,
+        kind: type,
+        low: float,
+        high: float,
+        *,
+        open_low: bool = False,
+        open_high: bool = False,
+        zero: str = "",
+        hint: str = "",
+    ) -> None:
+        self.flag, self.kind, self.low, self.high = flag, kind, low, high
+        self.open_low, self.open_high, self.zero, self.hint = open_low, open_high, zero, hint
+        # argparse names the type in its own messages; keep that readable.
+        self.__name__ = kind.__name__
+
+    def allows(self, value: float) -> bool:
+        above = value > self.low if self.open_low else value >= self.low
+        below = value < self.high if self.open_high else value <= self.high
+        return above and below
+
+    def describe(self) -> str:
+        # "must be at least 1 ..." as the commands' own checks said before these types.
+        what = "" if self.kind is int else "a finite number "
+        low = f"{'above' if self.open_low else 'at least'} {self.low}"
+        high = f"{'below' if self.open_high else 'at most'} {self.high}"
+        return f"must be {what}{low} and {high}{self.hint}"
+
+    def __call__(self, text: str) -> Any:
+        try:
+            value = self.kind(text.strip())
+        except ValueError:
+            _refuse(self.flag, self.describe(), text)
+        if (self.kind is float and not math.isfinite(value)) or not self.allows(value):
+            _refuse(self.flag, self.describe(), text)
+        return value
+
+    def __repr__(self) -> str:  # shown by argparse in "invalid int value" fallbacks
+        return f"{self.kind.__name__} {self.flag}"
+
+
+def int_range(flag: str, low: int, high: int, *, zero: str = "", hint: str = "") -> Number:
+    """A whole number from `low` to `high` inclusive."""
+    return Number(flag, int, low, high, zero=zero, hint=hint)
+
+
+def finite_float(
+    flag: str,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+    zero: str = "",
+) -> Number:
+    """A finite float in the range; nan, inf and -inf are always refused."""
+    return Number(flag, float, low, high, open_low=open_low, open_high=open_high, zero=zero)
+
+
+def threads(flag: str = "--threads") -> Number:
+    """1 to the cores this process may use. 0 is refused rather than meaning "all":
+    leaving the flag out already means all, and a 0 from a script is more often a bug.
+    More threads than cores only thrash, so they are refused, not capped silently."""
+    cores = usable_cores()
+    return int_range(
+        flag, 1, cores, hint=f" (the cores this machine lets us use; omit {flag} for all)"
+    )
+
+
+def workers(flag: str = "--workers") -> Number:
+    """Worker processes: at least one core each (a GPU each on CUDA, where cores still bound it)."""
+    cores = usable_cores()
+    return int_range(flag, 1, cores, hint=" (one core each at least, the cores this machine has)")
+
+
+class TextCheck:
+    """Checks a numeric text flag (a list, a count, a shape) and returns the text unchanged.
+
+    `low` and `high` bound every number in it, as for `Number`."""
+
+    def __init__(self, flag: str, low: float, high: float, parse: Any, what: str) -> None:
+        self.flag, self.low, self.high, self.parse, self.what = flag, low, high, parse, what
+        self.kind = str
+        self.zero = ""
+        self.__name__ = "str"
+
+    def __call__(self, text: str) -> str:
+        try:
+            values = self.parse(text)
+        except ValueError:
+            values = None
+        if not values or not all(math.isfinite(v) and self.low <= v <= self.high for v in values):
+            _refuse(self.flag, f"must be {self.what} from {self.low:g} to {self.high:g}", text)
+        return text
+
+    def __repr__(self) -> str:
+        return f"text {self.flag}"
+
+
+def _ints(text: str) -> list[int]:
+    return [int(part) for part in text.split(",") if part.strip()]
+
+
+def _count(text: str) -> list[float]:
+    raw = text.strip().lower()
+    scale = 1.0
+    if raw and raw[-1] in _SUFFIXES:
+        scale, raw = _SUFFIXES[raw[-1]], raw[:-1]
+    return [float(raw) * scale]
+
+
+def _shape(text: str) -> list[int]:
+    parts = [int(p) for p in text.lower().replace("×", "x").split("x")]
+    if len(parts) != 3:
+        raise ValueError(text)
+    return parts
+
+
+def int_list(flag: str, low: int, high: int) -> TextCheck:
+    """'1,64,256': comma-separated whole numbers, each from `low` to `high`."""
+    return TextCheck(flag, low, high, _ints, "comma-separated whole numbers, each")
+
+
+def count(flag: str, high: float) -> TextCheck:
+    """'300M', '2.5e6': one positive finite number with an optional k/M/G/T suffix."""
+    return TextCheck(flag, 1, high, _count, "a positive number such as 300M or 2.5e6")
+
+
+class _Shape(TextCheck):
+    def __call__(self, text: str) -> str:
+        super().__call__(text)
+        channels = _shape(text)[0]
+        if channels > MAX_CHANNELS:
+            _refuse(self.flag, f"must have at most {MAX_CHANNELS} channels (CxHxW)", text)
+        return text
+
+
+def shape(flag: str = "--input") -> TextCheck:
+    """'1x48x48': channels, height and width, each from 1 to MAX_SIDE (channels MAX_CHANNELS)."""
+    return _Shape(flag, 1, MAX_SIDE, _shape, "an input shape CxHxW (e.g. 1x48x48) with sizes")
+
+
+class _JsonTable:
+    """JSON text without NaN or Infinity (Python's json reads both, JSON has neither)."""
+
+    def __init__(self, flag: str) -> None:
+        self.flag = flag
+        self.kind = str
+        self.zero = ""
+        self.__name__ = "str"
+
+    def __call__(self, text: str) -> str:
+        def refuse(constant: str) -> NoReturn:
+            _refuse(self.flag, f"must hold finite numbers only, not {constant}", text)
+
+        try:
+            value = json.loads(text, parse_constant=refuse)
+        except json.JSONDecodeError:
+            return text  # the command says what is wrong with it, with the position
+        if _has_non_finite(value):
+            refuse("a number too large for a float")
+        return text
+
+
+def _has_non_finite(value: Any) -> bool:
+    if isinstance(value, float):
+        return not math.isfinite(value)
+    if isinstance(value, dict):
+        return any(_has_non_finite(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_non_finite(v) for v in value)
+    return False
+
+
+def json_table(flag: str) -> _JsonTable:
+    """A JSON flag such as --block-params: refused at parse time if it holds NaN or Infinity."""
+    return _JsonTable(flag)
