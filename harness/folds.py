@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
     from harness.config import TrainConfig
+    from harness.data import Dataset
+    from harness.store import Store
     from harness.train import EpochMetrics
     from harness.trial import TrialOutcome
 
@@ -226,11 +228,11 @@ class FoldOutcome:
 
 def run_folds(
     config: TrainConfig,
-    store: Any,
+    store: Store,
     *,
     folds: int = 1,
-    datasets: list[Any] | None = None,
-    dataset: Any | None = None,
+    datasets: list[Dataset] | None = None,
+    dataset: Dataset | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     on_fold_start: Callable[[int, str], None] | None = None,
     on_fold: Callable[[int, TrialOutcome], None] | None = None,

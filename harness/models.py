@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from harness import blocks
-from harness.config import HEADS, split_arch
+from harness.config import SKELETON_CHOICES, TIMM_PREFIX, split_arch
 from harness.errors import ModelError
 from harness.grammar import Genotype, family, resolve
 
@@ -42,13 +42,8 @@ __all__ = [
     "resolve_architecture",
 ]
 
-TIMM_PREFIX = "timm:"
 # The three baselines of the Bi-ResNet paper's Table 1.
 PAPER_BASELINES: tuple[str, ...] = ("timm:resnet50", "timm:mobilenetv1_100", "timm:mobilenetv2_100")
-STEMS = ("auto", "small", "resnet")
-OUTPUTS = ("softmax", "sigmoid")
-# The paper head's hidden Dense layers: the paper names no activation for them.
-HEAD_ACTIVATIONS = ("relu6", "none")
 
 
 @dataclass(frozen=True)
@@ -76,10 +71,10 @@ class Skeleton:
         if self.num_classes < 1:
             raise ModelError(f"number of classes must be at least 1, got {self.num_classes}")
         for name, value, allowed in (
-            ("stem", self.stem, STEMS),
-            ("head", self.head, HEADS),
-            ("head activation", self.head_activation, HEAD_ACTIVATIONS),
-            ("output", self.output, OUTPUTS),
+            ("stem", self.stem, SKELETON_CHOICES["stem"]),
+            ("head", self.head, SKELETON_CHOICES["head"]),
+            ("head activation", self.head_activation, SKELETON_CHOICES["head_activation"]),
+            ("output", self.output, SKELETON_CHOICES["output"]),
         ):
             if value not in allowed:
                 raise ModelError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -22,6 +22,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.config import TrainConfig
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
 
 __all__ = [
     "EpochMetrics",
@@ -100,7 +103,7 @@ class Trainer:
     """Holds the model, optimiser and device-resident data of one run."""
 
     def __init__(
-        self, model: nn.Module, dataset: Any, config: TrainConfig, device: torch.device
+        self, model: nn.Module, dataset: Dataset, config: TrainConfig, device: torch.device
     ) -> None:
         from harness.data import BatchAugment
 

@@ -9,9 +9,10 @@ reason instead of a half-written row.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
@@ -20,6 +21,10 @@ from harness.config import TrainConfig
 from harness.errors import first_line
 from harness.measure import count_flops, count_params, environment, measure_latency, resolve_device
 from harness.train import EpochMetrics, NonFiniteLoss, Trainer, TrainResult, seed_everything
+
+if TYPE_CHECKING:
+    from harness.data import Dataset
+    from harness.store import Store
 
 __all__ = ["Constraints", "TrialOutcome", "candidate_for", "load_trial_dataset", "run_trial"]
 
@@ -86,8 +91,10 @@ def load_trial_dataset(spec: str):
 
 
 def _is_prune_signal(error: BaseException) -> bool:
-    # optuna.TrialPruned, without importing optuna for plain `harness train`.
-    return type(error).__name__ == "TrialPruned"
+    # Only a search raises optuna.TrialPruned, and a search has imported optuna: a plain
+    # `harness train` need not pay for importing it to learn that it was not pruned.
+    optuna = sys.modules.get("optuna")
+    return optuna is not None and isinstance(error, optuna.TrialPruned)
 
 
 def _is_out_of_memory(error: BaseException) -> bool:
@@ -97,7 +104,7 @@ def _is_out_of_memory(error: BaseException) -> bool:
     return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
 
 
-def candidate_for(config: TrainConfig, dataset: Any) -> Candidate:
+def candidate_for(config: TrainConfig, dataset: Dataset) -> Candidate:
     """The network `config` asks for, built for `dataset`'s images and classes: what
     training builds, and what the commands show before training."""
     return build_candidate(
@@ -113,10 +120,10 @@ def candidate_for(config: TrainConfig, dataset: Any) -> Candidate:
 
 def run_trial(
     config: TrainConfig,
-    store: Any,
+    store: Store,
     *,
     study: str = "default",
-    dataset: Any | None = None,
+    dataset: Dataset | None = None,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
     progress: bool = False,
     reuse: bool = False,
@@ -231,9 +238,9 @@ def _measure_and_train(
     outcome: TrialOutcome,
     candidate: Candidate,
     config: TrainConfig,
-    dataset: Any,
+    dataset: Dataset,
     device: torch.device,
-    store: Any,
+    store: Store,
     candidate_id: int,
     constraints: Constraints | None,
     want_latency: bool,
@@ -309,7 +316,7 @@ def _measure_and_train(
     )
 
 
-def _finish(store: Any, outcome: TrialOutcome, status: str, reason: str) -> None:
+def _finish(store: Store, outcome: TrialOutcome, status: str, reason: str) -> None:
     outcome.status, outcome.reason = status, reason
     best = max(outcome.epochs, key=lambda m: m.val_acc, default=None)
     store.finish_trial(
@@ -346,7 +353,7 @@ def _free_device_memory(device: torch.device) -> None:
 
 
 def _recorded_config(
-    config: TrainConfig, candidate: Candidate, dataset: Any, device: torch.device
+    config: TrainConfig, candidate: Candidate, dataset: Dataset, device: torch.device
 ) -> dict[str, Any]:
     """The configuration as it actually ran: canonical arch, resolved skeleton and stem.
 
@@ -356,23 +363,17 @@ def _recorded_config(
     recorded = config.to_dict()
     recorded.update(
         arch_requested=config.arch,
-        arch=candidate.architecture.name,
-        data=dataset.spec,
-        skeleton=candidate.skeleton.to_dict(),
-        baseline_stem=candidate.baseline_stem,
-        resize=candidate.resize,
-        pretrained=candidate.pretrained,
+        **_as_built(candidate, dataset),
         device=str(device),
         input_shape=list(candidate.input_shape),
     )
     return recorded
 
 
-def _identity(config: TrainConfig, candidate: Candidate, dataset: Any) -> dict[str, Any]:
-    identity = config.identity()
-    # The network as built, not as spelled: `timm:resnet50?stem=small` and
-    # `timm:resnet50` with --baseline-stem small are one experiment.
-    identity.update(
+def _as_built(candidate: Candidate, dataset: Dataset) -> dict[str, Any]:
+    """The network as built, not as spelled: `timm:resnet50?stem=small` and
+    `timm:resnet50` with --baseline-stem small are one experiment."""
+    return dict(
         arch=candidate.architecture.name,
         data=dataset.spec,
         skeleton=candidate.skeleton.to_dict(),
@@ -380,7 +381,10 @@ def _identity(config: TrainConfig, candidate: Candidate, dataset: Any) -> dict[s
         resize=candidate.resize,
         pretrained=candidate.pretrained,
     )
-    return identity
+
+
+def _identity(config: TrainConfig, candidate: Candidate, dataset: Dataset) -> dict[str, Any]:
+    return {**config.identity(), **_as_built(candidate, dataset)}
 
 
 def _hash(identity: dict[str, Any]) -> str:
@@ -390,7 +394,7 @@ def _hash(identity: dict[str, Any]) -> str:
 
 
 def _outcome_from_store(
-    found: dict[str, Any], store: Any, config: dict[str, Any], class_names: list[str]
+    found: dict[str, Any], store: Store, config: dict[str, Any], class_names: list[str]
 ) -> TrialOutcome:
     epochs = [
         EpochMetrics(

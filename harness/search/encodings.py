@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from itertools import groupby
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from harness.config import TIMM_PREFIX
 from harness.errors import ConfigError, GrammarError
 from harness.grammar import cut, resolve
 
@@ -50,7 +51,6 @@ __all__ = [
     "make_encoding",
 ]
 
-TIMM_PREFIX = "timm:"
 # Costs per position: letter -> one number per block position.
 Costs = Mapping[str, Sequence[float]]
 

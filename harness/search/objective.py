@@ -13,13 +13,14 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ModelError
-from harness.search.params import suggest, trial_config
+from harness.search.params import suggest
 from harness.search.samplers import objective_values
 from harness.search.study import STATUS_ATTR, STORE_ID_ATTR, WORKER_ATTR, this_worker
 
 if TYPE_CHECKING:
     import optuna
 
+    from harness.data import Dataset
     from harness.search.progress import Progress
     from harness.search.settings import Search
     from harness.store import Store
@@ -37,7 +38,7 @@ class Objective:
         self,
         search: Search,
         store: Store,
-        dataset: Any,
+        dataset: Dataset,
         *,
         constraints: Constraints | None,
         progress: Progress | None,
@@ -56,13 +57,7 @@ class Objective:
         search = self.search
         trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
         values = suggest(trial, search.space, search.params)
-        config = trial_config(
-            search.space,
-            search.base,
-            values,
-            width_scale=search.budget.width_scale,
-            width_fixed=search.width_fixed,
-        )
+        config = search.trial_config(values)
         shown = config.arch
         if self.progress is not None:
             self.progress.started(trial.number, shown)

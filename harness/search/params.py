@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.config import TrainConfig
 from harness.search.budgets import Budget
-from harness.search.space import Param, SearchSpace, _skeleton_value
+from harness.search.space import Param, SearchSpace, skeleton_value
 
 if TYPE_CHECKING:
     import optuna
@@ -102,7 +102,7 @@ def trial_config(
             continue
         value = values[param.name]
         if param.target == "skeleton":
-            skeleton[param.key] = _skeleton_value(param.key, value)
+            skeleton[param.key] = skeleton_value(param.key, value)
         elif param.target == "block_params":
             skeleton.setdefault("block_params", {}).setdefault(param.letter, {})[param.key] = value
         else:

@@ -10,13 +10,14 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from harness.config import TrainConfig
 from harness.errors import ConfigError
 from harness.search.budgets import Budget, get_budget
-from harness.search.params import base_config, searched_params
+from harness.search.params import base_config, searched_params, trial_config
 from harness.search.space import Param, SearchSpace, load_space
 
 __all__ = ["Search", "SearchSettings", "default_study_name"]
@@ -69,6 +70,17 @@ class Search:
     base: TrainConfig
     params: tuple[Param, ...]  # searched (not fixed by a flag)
     width_fixed: bool
+
+    def trial_config(self, values: Mapping[str, Any], *, seed: int | None = None) -> TrainConfig:
+        """What one trial trains: the base settings with its values, at this budget's widths."""
+        return trial_config(
+            self.space,
+            self.base,
+            values,
+            width_scale=self.budget.width_scale,
+            width_fixed=self.width_fixed,
+            seed=seed,
+        )
 
     @classmethod
     def resolve(cls, settings: SearchSettings) -> Search:

@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any
 
-from harness.search.space import SearchSpace, _skeleton_value, canonical_of
+from harness.search.space import SearchSpace, canonical_of, skeleton_value
 
 __all__ = ["FlopsRange", "flops_range", "space_size"]
 
@@ -103,7 +103,7 @@ def _skeleton_combos(space: SearchSpace) -> list[dict[str, Any]]:
         skeleton = {**space.skeleton, "block_params": dict(space.skeleton.get("block_params", {}))}
         for param, value in zip(params, combo, strict=True):
             if param.target == "skeleton":
-                skeleton[param.key] = _skeleton_value(param.key, value)
+                skeleton[param.key] = skeleton_value(param.key, value)
             else:
                 letter_params = dict(skeleton["block_params"].get(param.letter, {}))
                 letter_params[param.key] = value
