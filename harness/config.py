@@ -29,6 +29,8 @@ CHOICES: dict[str, tuple[str, ...]] = {
     "precision": ("auto", "fp32", "bf16", "fp16"),
     "baseline_stem": ("timm", "small", "auto"),
     "output_loss": ("renormalised", "bce"),
+    # What a random crop sees beyond the image: see harness/data/augment.py.
+    "crop_padding_mode": ("zeros", "reflect", "replicate"),
 }
 # An architecture named `timm:NAME` is timm's model NAME, not one of our block sequences.
 TIMM_PREFIX = "timm:"
@@ -98,6 +100,7 @@ class TrainConfig:
     schedule: str = "onecycle"
     label_smoothing: float = 0.1
     crop_padding: int = 4
+    crop_padding_mode: str = "zeros"
     flip: bool = True
     rotate_deg: float = 10.0
     seed: int = 0
@@ -165,14 +168,25 @@ class TrainConfig:
         """The knobs a search varies, as recorded beside each trial."""
         keys = (
             "epochs", "batch_size", "optimizer", "lr", "beta1", "weight_decay", "schedule",
-            "label_smoothing", "crop_padding", "flip", "rotate_deg",
+            "label_smoothing", "crop_padding", "crop_padding_mode", "flip", "rotate_deg",
         )  # fmt: skip
-        return {k: getattr(self, k) for k in keys}
+        return _without_later_defaults({k: getattr(self, k) for k in keys})
 
     def identity(self) -> dict[str, Any]:
         """What makes two runs the same experiment (dedup): all but where/how fast it ran."""
         ignored = {"device", "threads", "compile", "description", "eval_batch_size"}
-        return {k: v for k, v in self.to_dict().items() if k not in ignored}
+        values = {k: v for k, v in self.to_dict().items() if k not in ignored}
+        return _without_later_defaults(values)
+
+
+# Settings added after results were first recorded, with the value every earlier run
+# had. At that value they are left out of a run's identity and hyperparameters, so a
+# record made before the setting existed is still reused and grouped with new runs.
+LATER_SETTINGS: dict[str, Any] = {"crop_padding_mode": "zeros"}
+
+
+def _without_later_defaults(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
 
 def check_limits(name: str, values: Any, prefix: str = "") -> None:

@@ -125,6 +125,7 @@ class Trainer:
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.augment = BatchAugment(
             crop_padding=config.crop_padding,
+            padding_mode=config.crop_padding_mode,
             flip=config.flip,
             max_rotate_deg=config.rotate_deg,
             seed=config.seed,
@@ -181,7 +182,7 @@ class Trainer:
             return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
         return None
 
-    def _autocast(self):
+    def autocast(self):
         if self.precision in ("bf16", "fp16"):
             dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
             return torch.autocast(self.device.type, dtype=dtype)
@@ -227,7 +228,7 @@ class Trainer:
     ) -> tuple[torch.Tensor, torch.Tensor]:
         """One optimiser step; returns the loss and the number of correct predictions (device tensors)."""
         x = self.prepare(images_u8, augment=True)
-        with self._autocast():
+        with self.autocast():
             logits = self.forward(x)
             loss = self.loss(logits, labels)
         self.optimizer.zero_grad(set_to_none=True)
@@ -328,7 +329,7 @@ class Trainer:
             split, batch_size=self.config.eval_batch_size, shuffle=False
         ):
             x = self.prepare(images, augment=False)
-            with self._autocast():
+            with self.autocast():
                 logits = self.forward(x)
             total_loss += self.loss(logits, labels) * len(images)
             hard = labels.argmax(-1) if labels.dim() == 2 else labels

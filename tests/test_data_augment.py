@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 import torch
 
@@ -74,6 +76,49 @@ def test_crop_with_padding_is_an_integer_shift_with_zero_fill():
     assert len(shifts) > 10
 
 
+@pytest.mark.parametrize(("mode", "pad_mode"), [("reflect", "reflect"), ("replicate", "replicate")])
+def test_crop_with_reflect_or_replicate_padding_is_a_crop_of_the_padded_image(mode, pad_mode):
+    # The plain loop of issue 17 pads with F.pad(mode="reflect"): the same crops, exactly.
+    images = batch(n=32, h=20, w=24)
+    out = BatchAugment(crop_padding=3, padding_mode=mode, flip=False, max_rotate_deg=0.0, seed=2)(
+        images
+    )
+    padded = torch.nn.functional.pad(to_float(images), (3, 3, 3, 3), mode=pad_mode)
+    shifts = set()
+    for i in range(len(images)):
+        matches = [
+            (dy, dx)
+            for dy in range(7)
+            for dx in range(7)
+            if torch.equal(out[i], padded[i, :, dy : dy + 20, dx : dx + 24])
+        ]
+        assert len(matches) == 1
+        shifts.add(matches[0])
+    assert len(shifts) > 10
+    # No black bars: every output pixel is one of the image's own.
+    assert out.min() >= to_float(images).min()
+
+
+def test_reflect_padding_wider_than_the_image_folds_back_again():
+    # F.pad refuses reflect padding >= the image size; the index fold does not.
+    image = torch.arange(4, dtype=torch.uint8).view(1, 1, 1, 4).expand(1, 1, 4, 4).contiguous()
+    augment = BatchAugment(crop_padding=6, padding_mode="reflect", flip=False, max_rotate_deg=0.0)
+    for _ in range(10):
+        out = augment(image) * 255
+        row = out[0, 0, 0].round().long().tolist()
+        # Consecutive columns of a mirrored ramp 0 1 2 3 2 1 0 1 ... differ by exactly one.
+        assert all(abs(a - b) == 1 for a, b in itertools.pairwise(row))
+
+
+def test_padding_mode_reaches_the_rotation_path():
+    images = torch.full((8, 1, 24, 24), 255, dtype=torch.uint8)
+    kwargs = dict(crop_padding=4, flip=False, max_rotate_deg=30.0, seed=0)
+    zeros = BatchAugment(**kwargs)(images)
+    reflected = BatchAugment(**kwargs, padding_mode="reflect")(images)
+    assert (zeros < 0.5).any()
+    torch.testing.assert_close(reflected, torch.ones_like(reflected))
+
+
 def test_flip_mirrors_about_half_of_the_images():
     images = batch(n=200)
     out = BatchAugment(crop_padding=0, flip=True, max_rotate_deg=0.0, seed=0)(images)
@@ -103,7 +148,13 @@ def test_rotation_keeps_the_centre_and_fills_corners_with_zero():
 
 @pytest.mark.parametrize(
     "kwargs",
-    [dict(crop_padding=-1), dict(crop_padding=1.5), dict(max_rotate_deg=-5), dict(max_scale=1.0)],
+    [
+        dict(crop_padding=-1),
+        dict(crop_padding=1.5),
+        dict(max_rotate_deg=-5),
+        dict(max_scale=1.0),
+        dict(padding_mode="circular"),
+    ],
 )
 def test_bad_settings_are_config_errors(kwargs):
     with pytest.raises(ConfigError):

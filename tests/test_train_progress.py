@@ -40,6 +40,49 @@ def test_demo_defaults_yield_to_flags_and_to_data(tmp_path, capsys):
     assert config["crop_padding"] == 4 and config["batch_size"] == 128 and config["lr"] == 2e-3
 
 
+def test_crop_padding_mode_is_a_flag_recorded_with_the_trial_and_used(tmp_path, capsys):
+    from harness.config import TrainConfig
+
+    db = f"sqlite:///{tmp_path / 'r.db'}"
+    args = ["train", "R I", *TINY, "--max-batches", "1", "--width-mult", "0.125", "--db", db]
+    assert main([*args, "--crop-padding-mode", "replicate", "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["config"]["crop_padding_mode"] == "replicate"
+    with Store(db) as store:
+        stored = store.trial(printed["trial_id"])
+    assert stored["hyperparameters"]["crop_padding_mode"] == "replicate"
+    # The protocol's value holds without the flag, and the trainer's augmentation uses it.
+    assert main([*args, "--json"]) == 0
+    config = json.loads(capsys.readouterr().out)["config"]
+    assert config["crop_padding_mode"] == TrainConfig.from_protocol("fast").crop_padding_mode
+
+
+def test_an_unknown_crop_padding_mode_is_refused_like_any_choice(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["train", "R I", "--crop-padding-mode", "circular", "--device", "cpu"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "--crop-padding-mode: invalid choice: 'circular'" in err and "reflect" in err
+
+
+def test_the_trainer_crops_with_the_configured_padding_mode():
+    import torch
+
+    from harness.config import TrainConfig
+    from harness.data import load_dataset
+    from harness.models import Skeleton, build_model
+    from harness.train import Trainer
+
+    dataset = load_dataset("synthetic?n=60&size=16")
+    model = build_model("R I", Skeleton(input_shape=(1, 16, 16), num_classes=7, width_mult=0.125))
+    for mode in ("zeros", "reflect"):
+        config = TrainConfig(crop_padding=4, crop_padding_mode=mode, flip=False, rotate_deg=0.0)
+        trainer = Trainer(model, dataset, config, torch.device("cpu"))
+        crops = trainer.augment(torch.full((64, 1, 16, 16), 255, dtype=torch.uint8))
+        # Zero padding shows black bars on most of 64 shifted crops; reflection never does.
+        assert (crops.amin((1, 2, 3)) == 0).any() == (mode == "zeros")
+
+
 def test_progress_names_the_flops_then_estimates_the_run_time(tmp_path, capsys):
     db = f"sqlite:///{tmp_path / 'r.db'}"
     assert main(["train", "R I", *TINY, "--width-mult", "0.25", "--db", db]) == 0
@@ -126,3 +169,19 @@ def test_bench_shows_a_bar_unless_quiet(capsys):
     assert "bench" in err and "net" in err and "wall time:" in err
     assert main(["bench", "R I", "--no-latency", "--input", "1x16x16", "--quiet"]) == 0
     assert capsys.readouterr().err == ""
+
+
+def test_a_setting_added_later_keeps_earlier_records_matching():
+    # Runs recorded before crop_padding_mode existed all padded with zeros: at zeros the
+    # setting stays out of the identity, so their records are still reused and grouped.
+    from harness.config import TrainConfig
+
+    zeros = TrainConfig.from_protocol("fast", arch="RI")
+    assert "crop_padding_mode" not in zeros.identity()
+    assert "crop_padding_mode" not in zeros.hyperparameters()
+    reflect = zeros.replace(crop_padding_mode="reflect")
+    assert reflect.identity()["crop_padding_mode"] == "reflect"
+    assert reflect.hyperparameters()["crop_padding_mode"] == "reflect"
+    assert {k: v for k, v in reflect.identity().items() if k != "crop_padding_mode"} == (
+        zeros.identity()
+    )

@@ -23,6 +23,8 @@ _HELP: dict[str, str] = {
     "epochs": "training epochs",
     "batch_size": "training batch size (CPU; also CUDA unless --batch-size-cuda)",
     "batch_size_cuda": "training batch size on CUDA",
+    "crop_padding_mode": "what a random crop sees beyond the border: zeros, reflect (mirrored) "
+    "or replicate (the edge pixel)",
     "eval_batch_size": "batch size for validation and test",
     "optimizer": "optimiser",
     "lr": "learning rate (peak rate for one-cycle)",
@@ -115,6 +117,10 @@ def training_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if field.name not in {"arch", "skeleton", "description"}
         and getattr(args, field.name, None) is not None
     }
+    if "batch_size" in overrides and "batch_size_cuda" not in overrides:
+        # As --help says: --batch-size is the CUDA batch too unless --batch-size-cuda is
+        # given (the protocol's CUDA batch would otherwise silently win on a GPU).
+        overrides["batch_size_cuda"] = overrides["batch_size"]
     if getattr(args, "input", None) is not None or getattr(args, "classes", None) is not None:
         from harness.errors import ConfigError
 

@@ -1,11 +1,18 @@
 """Batched augmentation on device tensors: a few tensor ops per batch, no per-image code.
 
-`BatchAugment` applies, per image, a random crop with zero padding (an
+`BatchAugment` applies, per image, a random crop from the padded image (an
 integer shift of up to `crop_padding` pixels each way, as torchvision's
-RandomCrop(size, padding) does), a horizontal flip with probability 1/2,
-a rotation up to `max_rotate_deg` and a zoom of up to `max_scale` (relative).
-With rotation or zoom the whole transform is one affine `grid_sample`
-(bilinear, zeros outside); with only crop and flip it is two exact gathers.
+RandomCrop(size, padding, padding_mode=...) does), a horizontal flip with
+probability 1/2, a rotation up to `max_rotate_deg` and a zoom of up to
+`max_scale` (relative). With rotation or zoom the whole transform is one
+affine `grid_sample` (bilinear); with only crop and flip it is two exact gathers.
+
+`padding_mode` says what the crop sees beyond the border: "zeros" (black
+bars, torchvision's default), "reflect" (the image mirrored without repeating
+its edge, torchvision's "reflect", `F.pad(mode="reflect")`) or "replicate"
+(the edge pixel repeated). Under rotation or zoom grid_sample's own modes
+stand in: zeros, "reflection" (which mirrors about the pixel edges, so the
+edge pixel appears twice) and "border".
 
 Input is uint8 (N, C, H, W), output float32 in [0, 1] on the same device:
 the same scale as `to_float`, which evaluation uses.
@@ -18,9 +25,14 @@ import math
 import torch
 import torch.nn.functional as F
 
+from harness.config import CHOICES
 from harness.errors import ConfigError
 
-__all__ = ["BatchAugment", "to_float"]
+__all__ = ["PADDING_MODES", "BatchAugment", "to_float"]
+
+PADDING_MODES = CHOICES["crop_padding_mode"]
+# grid_sample's name for each padding mode (the rotation and zoom path).
+_GRID_PADDING = {"zeros": "zeros", "reflect": "reflection", "replicate": "border"}
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -43,6 +55,7 @@ class BatchAugment:
         max_rotate_deg: float = 10.0,
         max_scale: float = 0.0,
         seed: int = 0,
+        padding_mode: str = "zeros",
     ) -> None:
         if crop_padding < 0 or int(crop_padding) != crop_padding:
             raise ConfigError(f"crop padding must be a non-negative integer, got {crop_padding}")
@@ -50,6 +63,10 @@ class BatchAugment:
             raise ConfigError(f"rotation must be within 0..180 degrees, got {max_rotate_deg}")
         if not 0 <= max_scale < 1:
             raise ConfigError(f"scale jitter must be within [0, 1), got {max_scale}")
+        if padding_mode not in PADDING_MODES:
+            known = ", ".join(PADDING_MODES)
+            raise ConfigError(f"unknown crop padding mode {padding_mode!r} (known: {known})")
+        self.padding_mode = padding_mode
         self.crop_padding = int(crop_padding)
         self.flip = bool(flip)
         self.max_rotate_deg = float(max_rotate_deg)
@@ -60,7 +77,8 @@ class BatchAugment:
     def __repr__(self) -> str:
         return (
             f"BatchAugment(crop_padding={self.crop_padding}, flip={self.flip}, "
-            f"max_rotate_deg={self.max_rotate_deg}, max_scale={self.max_scale}, seed={self.seed})"
+            f"max_rotate_deg={self.max_rotate_deg}, max_scale={self.max_scale}, seed={self.seed}, "
+            f"padding_mode={self.padding_mode!r})"
         )
 
     @property
@@ -96,7 +114,9 @@ class BatchAugment:
         if self.max_rotate_deg or self.max_scale:
             angle = (u[:, 3] * 2 - 1) * math.radians(self.max_rotate_deg)
             scale = 1 + (u[:, 4] * 2 - 1) * self.max_scale
-            return _affine(x, shift, flip, angle, scale)
+            return _affine(x, shift, flip, angle, scale, _GRID_PADDING[self.padding_mode])
+        if self.padding_mode != "zeros":
+            return _shift_flip_edges(x, shift.long(), flip, self.padding_mode)
         return _shift_flip(x, shift.long(), flip, p)
 
 
@@ -113,12 +133,37 @@ def _shift_flip(
     return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
 
 
+def _shift_flip_edges(
+    x: torch.Tensor, shift: torch.Tensor, flip: torch.Tensor, mode: str
+) -> torch.Tensor:
+    """Crop and flip with reflected or replicated edges: the source index of each
+    output row and column is folded back into the image, so no padded copy is
+    made and any padding works (reflect padding as wide as the image too)."""
+    n, c, h, w = x.shape
+    rows = _fold(torch.arange(h, device=x.device) + shift[:, 1:], h, mode)  # (N, H)
+    cols = _fold(torch.arange(w, device=x.device) + shift[:, :1], w, mode)  # (N, W)
+    cols = torch.where(flip[:, None], cols.flip(1), cols)
+    out = x.gather(2, rows[:, None, :, None].expand(n, c, h, w))
+    return out.gather(3, cols[:, None, None, :].expand(n, c, h, w))
+
+
+def _fold(index: torch.Tensor, size: int, mode: str) -> torch.Tensor:
+    """Map indices outside [0, size) back inside: mirrored without the edge (reflect),
+    as F.pad(mode="reflect") does, or clamped to the edge (replicate)."""
+    if mode == "replicate" or size == 1:
+        return index.clamp(0, size - 1)
+    period = 2 * (size - 1)
+    index = index.remainder(period)
+    return torch.where(index < size, index, period - index)
+
+
 def _affine(
     x: torch.Tensor,
     shift: torch.Tensor,
     flip: torch.Tensor,
     angle: torch.Tensor,
     scale: torch.Tensor,
+    padding_mode: str = "zeros",
 ) -> torch.Tensor:
     """One grid_sample: output pixel p reads input pixel R(angle) F p / scale + shift (centred pixel units)."""
     n, _, h, w = x.shape
@@ -134,4 +179,4 @@ def _affine(
         dim=1,
     )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
-    return F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    return F.grid_sample(x, grid, mode="bilinear", padding_mode=padding_mode, align_corners=False)

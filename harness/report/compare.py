@@ -56,7 +56,8 @@ _NOT_SETTING = frozenset(
 )  # fmt: skip
 _SHOWN_SETTING = (
     "epochs", "batch_size", "optimizer", "lr", "beta1", "weight_decay", "schedule",
-    "label_smoothing", "crop_padding", "flip", "rotate_deg", "max_batches", "patience",
+    "label_smoothing", "crop_padding", "crop_padding_mode", "flip", "rotate_deg", "max_batches",
+    "patience",
 )  # fmt: skip
 
 
