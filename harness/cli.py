@@ -12,6 +12,8 @@ from harness.errors import HarnessError
 # Subcommand modules under harness.commands, in the order `--help` lists them.
 COMMANDS: tuple[str, ...] = (
     "run",
+    "estimate",
+    "validate_estimators",
     "spaces",
     "describe",
     "bench",

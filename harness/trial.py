@@ -26,7 +26,14 @@ if TYPE_CHECKING:
     from harness.data import Dataset
     from harness.store import Store
 
-__all__ = ["Constraints", "TrialOutcome", "candidate_for", "load_trial_dataset", "run_trial"]
+__all__ = [
+    "Constraints",
+    "TrialOutcome",
+    "candidate_for",
+    "candidate_key",
+    "load_trial_dataset",
+    "run_trial",
+]
 
 # Batch-1 latency is measured for this long at most per candidate on the CPU:
 # enough for a stable median of a small network, bounded for a big one.
@@ -178,7 +185,7 @@ def run_trial(
         flops=flops,
         input_shape=candidate.input_shape,
         num_classes=len(dataset.classes),
-        skeleton=_candidate_key(candidate),
+        skeleton=candidate_key(candidate),
     )
     trial_id = store.start_trial(
         study_id=study_id,
@@ -335,7 +342,7 @@ def _finish(store: Store, outcome: TrialOutcome, status: str, reason: str) -> No
         )
 
 
-def _candidate_key(candidate: Candidate) -> dict[str, Any]:
+def candidate_key(candidate: Candidate) -> dict[str, Any]:
     """What makes two networks of one name different: the skeleton (its input
     shape after any resize, its head), for a timm baseline the stem it was given
     (a small stem costs 10-14x the FLOPs at 48 px), and the weights it started from."""

@@ -436,6 +436,19 @@ V2_SQLITE = V1_SQLITE.replace(
 ).replace("('schema_version', '1')", "('schema_version', '2')")
 
 
+# Version 4 adds the estimates table (cheap scores of candidates); version 3 only an index.
+V4_SQLITE = (
+    V2_SQLITE.replace("('schema_version', '2')", "('schema_version', '4')")
+    + """
+CREATE TABLE harness_estimates (
+    id INTEGER NOT NULL, candidate_id INTEGER NOT NULL, estimator VARCHAR(64) NOT NULL, score FLOAT,
+    seconds FLOAT, data_fingerprint VARCHAR(255), seed INTEGER, settings JSON,
+    settings_hash VARCHAR(64) NOT NULL, device VARCHAR(255), created_at DATETIME NOT NULL,
+    PRIMARY KEY (id), FOREIGN KEY(candidate_id) REFERENCES harness_candidates (id));
+"""
+)
+
+
 def write_by_hand(path, script: str) -> None:
     with sqlite3.connect(path) as connection:
         connection.executescript(script)
@@ -476,9 +489,9 @@ def assert_old_data_intact(store: Store) -> None:
 
 def test_current_models_match_latest_frozen_schema(tmp_path):
     """Changing models.py without a new schema version (and its frozen DDL) fails here."""
-    # Version 3 adds only an index: its columns are V2_SQLITE's.
-    assert SCHEMA_VERSION == 3, "add V{n}_SQLITE for the new version and compare against it"
-    write_by_hand(tmp_path / "frozen.db", V2_SQLITE)
+    # Version 3 adds only an index; version 4 the estimates table (V4_SQLITE).
+    assert SCHEMA_VERSION == 4, "add V{n}_SQLITE for the new version and compare against it"
+    write_by_hand(tmp_path / "frozen.db", V4_SQLITE)
     Store(sqlite_url(tmp_path / "fresh.db")).close()
     assert columns_of(tmp_path / "fresh.db") == columns_of(tmp_path / "frozen.db")
 
@@ -497,14 +510,14 @@ def test_version_1_file_written_by_hand_opens_without_data_loss(tmp_path, record
             1: {"test_predictions": None, "test_targets": None},
             new_trial: {"test_predictions": [1, 0], "test_targets": [1, 1]},
         }
-    # The upgraded file has exactly the columns of a fresh version-2 file.
-    write_by_hand(tmp_path / "frozen.db", V2_SQLITE)
+    # The upgraded file has exactly the columns of a fresh file of the current version.
+    write_by_hand(tmp_path / "frozen.db", V4_SQLITE)
     assert columns_of(path) == columns_of(tmp_path / "frozen.db")
 
 
 def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
-    """A version-1 file opened by a (pretend) version-4 harness runs the real step 1->2,
-    then pretend steps 2->3 and 3->4, in order."""
+    """A version-1 file opened by a (pretend) version-5 harness runs the real step 1->2,
+    then pretend steps 2->3, 3->4 and 4->5, in order."""
     path = tmp_path / "v1.db"
     write_by_hand(path, V1_SQLITE)
     ran = []
@@ -529,21 +542,22 @@ def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
         connection.execute(update(trials).values(notes="migrated"))
         ran.append(3)
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 4)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 5)
     monkeypatch.setitem(migrations.STEPS, 1, real)
     monkeypatch.setitem(migrations.STEPS, 2, add_notes)
     monkeypatch.setitem(migrations.STEPS, 3, fill_notes)
+    monkeypatch.setitem(migrations.STEPS, 4, lambda connection: ran.append(4))
     with Store(sqlite_url(path)) as store:
-        assert ran == [1, 2, 3]
+        assert ran == [1, 2, 3, 4]
         assert_old_data_intact(store)
         with store.engine.connect() as connection:
-            assert migrations.schema_version(connection) == 4
+            assert migrations.schema_version(connection) == 5
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT notes FROM harness_trials").fetchall() == [("migrated",)]
     connection.close()
     # Opening again does not migrate twice.
     Store(sqlite_url(path)).close()
-    assert ran == [1, 2, 3]
+    assert ran == [1, 2, 3, 4]
 
     # Back to the real code: the file is now newer than it.
     monkeypatch.undo()
@@ -575,7 +589,7 @@ def test_newer_schema_is_refused(tmp_path):
         connection.execute("UPDATE harness_meta SET value = '99' WHERE key = 'schema_version'")
     connection.close()
     with pytest.raises(
-        StoreError, match=r"schema version 99, newer than this harness knows \(3\): upgrade harness"
+        StoreError, match=r"schema version 99, newer than this harness knows \(4\): upgrade harness"
     ):
         Store(sqlite_url(path))
 

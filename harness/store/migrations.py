@@ -17,7 +17,8 @@ written by the old version keeps being opened.
 
 Read-only commands (`Store(create=False)`) never migrate: they read a database
 of version `OLDEST_READABLE` or newer as it is, so a step after that version
-must not drop or rename anything the reads use (2 -> 3 only swaps an index).
+must not drop or rename anything the reads use (2 -> 3 only swaps an index, 3 -> 4
+only adds a table: reading estimates from a version-3 file finds none).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ __all__ = [
     "schema_version",
 ]
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 OLDEST_READABLE = 2
 
 
@@ -71,8 +72,19 @@ def _reuse_index(connection: Connection) -> None:
         ops.drop_index("ix_harness_trials_dedup", table_name="harness_trials")
 
 
+def _add_estimates(connection: Connection) -> None:
+    """3 -> 4: the table of cheap estimates (zero-cost proxies, supernet scores)."""
+    from harness.store.models import Estimate
+
+    Estimate.__table__.create(connection)
+
+
 # STEPS[v] upgrades a version-v database to v + 1 (v >= 1; version 0 is created fresh).
-STEPS: dict[int, Callable[[Connection], None]] = {1: _add_test_predictions, 2: _reuse_index}
+STEPS: dict[int, Callable[[Connection], None]] = {
+    1: _add_test_predictions,
+    2: _reuse_index,
+    3: _add_estimates,
+}
 
 # Key of PostgreSQL's advisory lock held while migrating ("harness" in ASCII, fits a bigint).
 _PG_LOCK_KEY = 0x68_61_72_6E_65_73_73

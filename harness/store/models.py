@@ -37,6 +37,7 @@ __all__ = [
     "Base",
     "Candidate",
     "Epoch",
+    "Estimate",
     "Latency",
     "Meta",
     "Study",
@@ -179,4 +180,36 @@ class Latency(Base):
     min_ms: Mapped[float | None] = mapped_column(Float)
     max_ms: Mapped[float | None] = mapped_column(Float)
     repeats: Mapped[int | None]
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Estimate(Base):
+    """One cheap estimate of a candidate (a zero-cost proxy, a supernet's score), schema 4.
+
+    A score is reused when the candidate, the estimator, the data (fingerprint), the
+    seed (NULL for an estimator that has none) and the estimator's settings (their
+    canonical JSON's sha256 in `settings_hash`) are the same."""
+
+    __tablename__ = "harness_estimates"
+    __table_args__ = (
+        Index(
+            "ix_harness_estimates_reuse",
+            "candidate_id",
+            "estimator",
+            "data_fingerprint",
+            "settings_hash",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    candidate_id: Mapped[int] = mapped_column(ForeignKey("harness_candidates.id"))
+    estimator: Mapped[str] = mapped_column(String(64))
+    # Higher predicts more accurate; NULL where the estimator gave no finite number.
+    score: Mapped[float | None] = mapped_column(Float)
+    seconds: Mapped[float | None] = mapped_column(Float)
+    data_fingerprint: Mapped[str | None]
+    seed: Mapped[int | None]
+    settings: Mapped[dict[str, Any] | None]
+    settings_hash: Mapped[str] = mapped_column(String(64))
+    device: Mapped[str | None]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)

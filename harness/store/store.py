@@ -6,12 +6,13 @@
         frame = store.trials_frame(study="demo")
 
 One class, composed of one module per job: opening and transactions
-(`harness.store.base`), writes (`writes`), single-trial reads (`reads`) and
-pandas frames (`frames`).
+(`harness.store.base`), writes (`writes`), single-trial reads (`reads`),
+pandas frames (`frames`) and cheap estimates of candidates (`estimates`).
 """
 
 from __future__ import annotations
 
+from harness.store.estimates import Estimates
 from harness.store.frames import Frames
 from harness.store.reads import Reads
 from harness.store.values import config_hash, plain
@@ -20,5 +21,5 @@ from harness.store.writes import Writes
 __all__ = ["Store", "config_hash", "plain"]
 
 
-class Store(Writes, Reads, Frames):
+class Store(Writes, Reads, Frames, Estimates):
     """The results database at one URL; see `StoreBase` for opening and read-only mode."""

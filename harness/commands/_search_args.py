@@ -1,0 +1,73 @@
+"""The flags that name a space and the experiment its candidates train in, shared by
+`estimate` and `validate-estimators` (and meant for `run`): the space, the budget,
+the database and every training flag, resolved the way `harness run` resolves them
+(`Search.resolve`: protocol < space < budget < explicit flags)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING, Any
+
+from harness.commands._training import add_training_args, training_overrides
+from harness.commands.trials import add_db_arg
+from harness.search.budgets import BUDGETS
+
+if TYPE_CHECKING:
+    from harness.search import Search
+
+__all__ = ["add_search_args", "load_search_data", "search_from_args"]
+
+
+def add_space_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--space", required=True, metavar="NAME", help="search space name or file (.toml/.yaml)"
+    )
+
+
+def add_budget_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--budget",
+        choices=tuple(BUDGETS),
+        default="smoke",
+        help="data size, epochs, widths and trials (default smoke: minutes on a CPU); "
+        "explicit flags override it",
+    )
+
+
+def add_search_args(parser: argparse.ArgumentParser) -> None:
+    """--space, --budget, --db and the training flags, as `harness run` has them."""
+    add_space_arg(parser)
+    add_budget_arg(parser)
+    add_db_arg(parser)
+    add_training_args(parser)
+
+
+def search_from_args(args: argparse.Namespace, **settings: Any) -> Search:
+    """The resolved search `harness run` would train with these flags; `settings` sets
+    other `SearchSettings` fields (study, progress, ...)."""
+    from harness.search import Search, SearchSettings
+    from harness.store import resolve_db_url
+
+    overrides = training_overrides(args)
+    data = overrides.pop("data", None)
+    seed = overrides.pop("seed", None)
+    return Search.resolve(
+        SearchSettings(
+            space=args.space,
+            url=resolve_db_url(args.db),
+            budget=args.budget,
+            data=data,
+            seed=seed or 0,
+            overrides=overrides,
+            **settings,
+        )
+    )
+
+
+def load_search_data(search: Search) -> tuple[Any, str]:
+    """The search's dataset and device name; a bad --device or --data fails here."""
+    from harness.measure import resolve_device
+    from harness.trial import load_trial_dataset
+
+    device = resolve_device(search.base.device)
+    return load_trial_dataset(search.data), str(device)

@@ -1,0 +1,277 @@
+"""Zero-cost proxies: a score of a network at initialisation, from one minibatch.
+
+Each proxy builds the candidate the configuration asks for (`candidate_for`, as
+training does), with weights initialised from the configuration's seed, and
+scores it on one batch of the training split drawn with that seed and
+standardised as the trainer standardises (the first 4,096 training images'
+mean and sd). Higher is better for every score here (`Estimator`).
+
+- `params`, `flops`: the baselines every proxy must beat (ZiCo, Li et al.,
+  ICLR 2023, found that most proxies do not): `harness.measure`'s counts.
+- `grad_norm`, `snip`: Abdelfattah et al., "Zero-Cost Proxies for Lightweight
+  NAS", ICLR 2021, in train mode, cross-entropy on the batch.
+- `synflow`: Tanaka et al., NeurIPS 2020, as used by Abdelfattah et al. 2021.
+- `naswot`: Mellor et al., "Neural Architecture Search without Training",
+  ICML 2021.
+
+As in Abdelfattah et al.'s code, the per-weight scores are summed over the
+weights of every Conv2d and Linear layer (timm's Conv2dSame and friends are
+subclasses). Our models return logits: no softmax sits between the network and
+the loss or synflow's sum.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from harness.estimate.base import Estimator, register
+from harness.measure import count_flops, count_params, resolve_device
+
+if TYPE_CHECKING:
+    from harness.candidate import Candidate
+    from harness.config import TrainConfig
+    from harness.data import Dataset
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "Flops",
+    "GradNorm",
+    "Naswot",
+    "Params",
+    "Proxy",
+    "Snip",
+    "Synflow",
+    "proxy_batch",
+]
+
+# Abdelfattah et al. score NAS-Bench-201 with a batch of 64; Mellor et al. use 128.
+# One batch size for every proxy keeps their seconds comparable.
+DEFAULT_BATCH = 64
+# As the trainer: the data's mean and sd from this many training images.
+_STATS_IMAGES = 4096
+
+
+def _weighted_layers(model: nn.Module) -> Iterator[nn.Module]:
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d | nn.Linear):
+            yield module
+
+
+def proxy_batch(
+    dataset: Dataset, batch_size: int, seed: int, device: torch.device, resize: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`batch_size` training images drawn with `seed` (standardised floats) and hard labels."""
+    from harness.data import to_float
+
+    split = dataset.splits["train"]
+    generator = torch.Generator().manual_seed(int(seed))
+    index = torch.randperm(len(split), generator=generator)[: min(batch_size, len(split))]
+    sample = to_float(split.images[:_STATS_IMAGES].cpu())
+    mean, sd = sample.mean().item(), max(sample.std().item(), 1e-3)
+    images = to_float(split.images[index.to(split.images.device)]).to(device)
+    if resize:
+        images = F.interpolate(images, size=(resize, resize), mode="bilinear", align_corners=False)
+    return (images - mean) / sd, split.hard_labels()[index.to(split.labels.device)].to(device)
+
+
+class Proxy(Estimator):
+    """A score of the freshly initialised candidate, optionally on one batch."""
+
+    # Whether the score needs a batch of data (params, flops and synflow do not).
+    needs_batch: ClassVar[bool] = True
+
+    def __init__(self, batch_size: int = DEFAULT_BATCH) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        self.batch_size = int(batch_size)
+
+    def settings(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size} if self.needs_batch else {}
+
+    def score(self, config: TrainConfig, dataset: Dataset) -> float:
+        from harness.train import seed_everything
+        from harness.trial import candidate_for
+
+        if config.threads:
+            torch.set_num_threads(config.threads)  # as run_trial: --threads holds here too
+        seed_everything(config.seed)  # the same initial weights as the trial of this seed
+        candidate = candidate_for(config, dataset)
+        device = resolve_device(config.device)
+        batch = None
+        if self.needs_batch:
+            batch = proxy_batch(dataset, self.batch_size, config.seed, device, candidate.resize)
+        return float(self.score_candidate(candidate, batch, device))
+
+    def score_candidate(
+        self,
+        candidate: Candidate,
+        batch: tuple[torch.Tensor, torch.Tensor] | None,
+        device: torch.device,
+    ) -> float:
+        """The score of `candidate`'s model as built (it may be changed in place)."""
+        raise NotImplementedError
+
+
+@register
+class Params(Proxy):
+    """The parameter count: the baseline every proxy must beat."""
+
+    name = "params"
+    cite = "parameter count (baseline; ZiCo, Li et al., ICLR 2023, shows most proxies lose to it)"
+    seeded = False
+    needs_batch = False
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        return float(count_params(candidate.model))
+
+
+@register
+class Flops(Proxy):
+    """Forward FLOPs per image (fvcore, multiply-add = 1): the other baseline."""
+
+    name = "flops"
+    cite = "forward FLOPs per image, fvcore (baseline)"
+    seeded = False
+    needs_batch = False
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        return float(count_flops(candidate.model, candidate.input_shape))
+
+
+def _loss_backward(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+    images, labels = batch
+    model.train()
+    model.zero_grad(set_to_none=True)
+    F.cross_entropy(model(images), labels).backward()
+
+
+@register
+class GradNorm(Proxy):
+    """grad_norm (Abdelfattah et al., ICLR 2021): the sum over Conv2d/Linear layers of
+    the L2 norm of each layer's weight gradient, cross-entropy on one batch, train mode."""
+
+    name = "grad_norm"
+    cite = "grad_norm: Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        model = candidate.model.to(device)
+        _loss_backward(model, batch)
+        return sum(
+            float(m.weight.grad.detach().norm())
+            for m in _weighted_layers(model)
+            if m.weight.grad is not None
+        )
+
+
+@register
+class Snip(Proxy):
+    """snip (Lee et al., ICLR 2019, as in Abdelfattah et al., ICLR 2021): the sum of
+    |w * dL/dw| over Conv2d/Linear weights, cross-entropy on one batch, train mode
+    (the gradient with respect to a mask of ones is w * dL/dw, so no mask is built)."""
+
+    name = "snip"
+    cite = "snip: Lee et al., ICLR 2019, as in Abdelfattah et al., ICLR 2021"
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        model = candidate.model.to(device)
+        _loss_backward(model, batch)
+        return sum(
+            float((m.weight.detach() * m.weight.grad).abs().sum())
+            for m in _weighted_layers(model)
+            if m.weight.grad is not None
+        )
+
+
+@contextlib.contextmanager
+def _relu6_as_relu(model: nn.Module) -> Iterator[None]:
+    """Every nn.ReLU6 computes a ReLU meanwhile: synflow's positive flow would hit the
+    clip at 6 and lose its gradient (the I blocks use ReLU6, MobileNetV2's)."""
+    changed = []
+    for module in model.modules():
+        if isinstance(module, nn.ReLU6):
+            changed.append((module, module.max_val))
+            module.max_val = math.inf
+    try:
+        yield
+    finally:
+        for module, max_val in changed:
+            module.max_val = max_val
+
+
+@register
+class Synflow(Proxy):
+    """synflow (Tanaka et al., NeurIPS 2020; as in Abdelfattah et al., ICLR 2021): with
+    every parameter replaced by its absolute value, R = sum of the network's output for
+    one all-ones input; the score is the sum of w * dR/dw over Conv2d/Linear weights.
+
+    Variant: double precision (no log-sum). BatchNorm is bypassed as in Abdelfattah
+    et al.'s `bn=False`: the layers run in eval mode on their fresh statistics (mean 0,
+    variance 1), i.e. an identity up to eps. ReLU6 is computed as ReLU (see
+    `_relu6_as_relu`). The stored score is the natural log of the sum, which keeps
+    its order (Spearman and Kendall are unchanged) and stays readable where the sum
+    itself reaches 1e40 and more."""
+
+    name = "synflow"
+    cite = "synflow: Tanaka et al., NeurIPS 2020, as in Abdelfattah et al., ICLR 2021 (float64)"
+    needs_batch = False
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        model = candidate.model.to(device=device, dtype=torch.float64).eval()
+        with torch.no_grad():
+            for tensor in model.state_dict().values():
+                if tensor.is_floating_point():
+                    tensor.abs_()
+        model.zero_grad(set_to_none=True)
+        ones = torch.ones((1, *candidate.input_shape), dtype=torch.float64, device=device)
+        with _relu6_as_relu(model):
+            model(ones).sum().backward()
+        total = sum(
+            float((m.weight.detach() * m.weight.grad).sum())
+            for m in _weighted_layers(model)
+            if m.weight.grad is not None
+        )
+        # 0 (a dead network) ranks last; an overflow ranks first, as its true value would.
+        return math.log(total) if total > 0 else -math.inf
+
+
+@register
+class Naswot(Proxy):
+    """naswot (Mellor et al., ICML 2021, the published version's "hook_logdet"): over one
+    batch of N images, each image's binary code c (1 where a ReLU's input is positive,
+    over every ReLU/ReLU6 module); K[i, j] = the number of units where c_i and c_j agree
+    (N_A minus their Hamming distance); the score is log|det K| (slogdet), train mode.
+    Activations applied as functions rather than modules are not seen."""
+
+    name = "naswot"
+    cite = "naswot: Mellor et al., Neural Architecture Search without Training, ICML 2021"
+
+    def score_candidate(self, candidate, batch, device) -> float:
+        model = candidate.model.to(device).train()
+        images, _ = batch
+        kernel = torch.zeros((len(images), len(images)), dtype=torch.float64, device=device)
+
+        def hook(module: nn.Module, inputs: Any, output: torch.Tensor) -> None:
+            # relu(x) > 0 exactly where x > 0, so the output serves (in-place ReLUs too).
+            code = (output.detach().flatten(1) > 0).to(torch.float64)
+            kernel.add_(code @ code.T + (1.0 - code) @ (1.0 - code).T)
+
+        handles = [
+            m.register_forward_hook(hook)
+            for m in model.modules()
+            if isinstance(m, nn.ReLU | nn.ReLU6)
+        ]
+        try:
+            with torch.no_grad():
+                model(images)
+        finally:
+            for handle in handles:
+                handle.remove()
+        sign, logdet = torch.linalg.slogdet(kernel)
+        return float(logdet) if float(sign) > 0 else -math.inf
