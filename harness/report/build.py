@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.output import write_text_atomic
-from harness.report import comparisons, sections, tables
+from harness.report import comparisons, estimates, sections, tables
 from harness.report.gather import gather, resolve_studies
 from harness.report.html import Section, page
 from harness.tables import count, render_markdown, text
@@ -31,6 +31,8 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
         sections.optuna_section(store, data),
         sections.paper_section(board),
         sections.ordering_section(board),
+        # The banner only above its numbers: without scores the section is one line.
+        estimates.estimators_section(store, data.trials, banner),
     ]
     # Every section that compares numbers says, on synthetic data, that it is no finding.
     parts = [
