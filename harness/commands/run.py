@@ -13,6 +13,7 @@ from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
 from harness.search.budgets import BUDGETS
 from harness.search.samplers import PRUNERS, SAMPLERS
+from harness.search.strategy import HELP as STRATEGY_HELP
 
 if TYPE_CHECKING:
     from harness.search import Search, SearchSettings
@@ -82,9 +83,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--top",
         type=argtypes.int_range("--top", 1, 100_000),
-        default=3,
         metavar="N",
-        help="candidates --repeats retrains (default 3)",
+        help="with --strategy: candidates trained stand-alone, the best by score; with "
+        "--repeats: candidates retrained (default 3)",
+    )
+    parser.add_argument(
+        "--strategy",
+        default="train",
+        metavar="NAME",
+        help=STRATEGY_HELP,
+    )
+    parser.add_argument(
+        "--candidates",
+        type=argtypes.int_range("--candidates", 1, 1_000_000),
+        metavar="N",
+        help="with --strategy: candidates the sampler proposes and the estimator scores "
+        "(default: --trials, else the budget's trials); scores are stored and reused",
     )
     parser.add_argument(
         "--workers",
@@ -191,6 +205,14 @@ def settings_from_args(args: argparse.Namespace):
     ):
         if value is not None and value < low:
             raise ConfigError(f"{flag} must be at least {low}, got {value}")
+    from harness.search.strategy import estimator_of
+
+    strategy = args.strategy.strip()
+    if estimator_of(strategy) is None:
+        if args.top is not None and args.repeats == 1:
+            raise ConfigError("--top needs --strategy (train the best N by score) or --repeats")
+        if args.candidates is not None:
+            raise ConfigError("--candidates needs --strategy proxy:NAME or supernet")
     overrides = training_overrides(args)
     data = overrides.pop("data", None)
     seed = overrides.pop("seed", None)
@@ -215,7 +237,9 @@ def settings_from_args(args: argparse.Namespace):
         overrides=overrides,
         constraints={k: v for k, v in constraints.items() if v is not None},
         repeats=args.repeats,
-        top=args.top,
+        top=3 if args.top is None else args.top,
+        strategy=strategy,
+        candidates=args.candidates,
         workers=args.workers,
         heartbeat_s=args.heartbeat,
         grace_s=3 * args.heartbeat,
@@ -231,6 +255,9 @@ def run(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     settings = settings_from_args(args)
     search = Search.resolve(settings)
+    from harness.search.strategy import check_strategy
+
+    check_strategy(search)  # unknown estimator, --top too large, a space a supernet cannot hold
     Store(settings.url).close()  # an unreachable database: one error line, before anything else
     device = _check_device_and_data(search)
     # Printed even with --quiet: the thread count explains most "why is it slower here".

@@ -83,7 +83,9 @@ def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
     storage, on_stale = _storage(search, store)
     study = open_study(search, storage, create=True)
     fail_stale(study)
-    enqueue_named(study, search)
+    if search.settings.strategy == "train":
+        # With a strategy, the estimator's top K are the trials (harness.search.strategy).
+        enqueue_named(study, search)
     store.ensure_study(search.study, data_spec=None, **search.study_fields())
     return study, on_stale.recovered
 
@@ -120,6 +122,8 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
     search = search or Search.resolve(settings)
     with Store(settings.url) as store:
         study, recovered = prepare(search, store)
+        if settings.strategy != "train":
+            _rank_and_enqueue(search, store, study)
         done = counted_trials(study)
         progress = Progress(
             total=search.n_trials,
@@ -149,6 +153,29 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
             recovered=recovered,
             repeated=repeated,
             seconds=time.perf_counter() - started,
+        )
+
+
+def _rank_and_enqueue(search: Search, store: Store, study: optuna.Study) -> None:
+    """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
+    import sys
+
+    from harness.search.strategy import enqueue_top, rank_candidates
+    from harness.trial import load_trial_dataset
+
+    started = time.perf_counter()
+    ranking = rank_candidates(search, store, load_trial_dataset(search.data))
+    added = enqueue_top(study, search, ranking)
+    if search.settings.progress:
+        best = ", ".join(
+            f"{row.arch} {row.score:.4g}"
+            for row in ranking.frame.head(search.settings.top).itertuples()
+        )
+        print(
+            f"{search.settings.strategy}: scored {len(ranking.frame)} candidates in "
+            f"{time.perf_counter() - started:.1f}s; training the top {search.settings.top} "
+            f"({added} new): {best}",
+            file=sys.stderr,
         )
 
 

@@ -46,6 +46,10 @@ class SearchSettings:
     progress: bool = True
     measure_latency: bool = True
     folds: int = 1  # > 1: every candidate trains on each CK+ fold (harness.folds)
+    # "train", "proxy:NAME" or "supernet" (harness.search.strategy): with an estimator,
+    # `candidates` (None -> `trials`) are scored and only the best `top` are trained.
+    strategy: str = "train"
+    candidates: int | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))
@@ -70,6 +74,7 @@ class Search:
     base: TrainConfig
     params: tuple[Param, ...]  # searched (not fixed by a flag)
     width_fixed: bool
+    candidates: int = 0  # scored by the strategy's estimator (0: the default strategy)
 
     def trial_config(self, values: Mapping[str, Any], *, seed: int | None = None) -> TrainConfig:
         """What one trial trains: the base settings with its values, at this budget's widths."""
@@ -98,6 +103,11 @@ class Search:
             trials = len(space.choices)
         if trials < 1:
             raise ConfigError(f"--trials must be at least 1, got {trials}")
+        candidates = 0
+        if settings.strategy != "train":
+            # --trials (or the budget's) is then how many are scored; only --top train.
+            candidates = settings.candidates or trials
+            trials = settings.top
         flag_depths = (overrides.get("skeleton") or {}).get("depths")
         positions = space.kind == "positions"
         if positions and flag_depths is not None and tuple(flag_depths) != space.depths:
@@ -119,6 +129,7 @@ class Search:
             base=base,
             params=searched_params(space, overrides),
             width_fixed=width_fixed,
+            candidates=candidates,
         )
 
     @property
@@ -138,6 +149,12 @@ class Search:
                 "space_file": str(self.space.path),
                 "base": self.base.to_dict(),
                 "constraints": self.settings.constraints,
+                # Only a ranking run says so: the default's record is as it was.
+                **(
+                    {"strategy": self.settings.strategy, "candidates": self.candidates}
+                    if self.settings.strategy != "train"
+                    else {}
+                ),
             },
         }
 
@@ -160,6 +177,8 @@ def default_study_name(
         "constraints": settings.constraints or None,
         "sampler": settings.sampler if settings.sampler != "tpe" else None,
         "seed": settings.seed or None,
+        "strategy": settings.strategy if settings.strategy != "train" else None,
+        "candidates": settings.candidates if settings.strategy != "train" else None,
     }
     varied = {k: v for k, v in varied.items() if v is not None}
     if varied:
