@@ -131,3 +131,16 @@ def test_bad_strategy_input_is_one_line_before_any_work(argv, words, tmp_path, c
     assert out == "" and len(lines) == 1 and lines[0].startswith("harness: error: ")
     assert words in lines[0]
     assert not db.exists()
+
+
+def test_the_supernet_trains_in_a_study_of_its_own(space, tmp_path):
+    # Its training run is not a candidate of the search: it must not reach the leaderboard.
+    from harness.search import Search
+    from harness.search.strategy import check_strategy
+
+    search = Search.resolve(
+        settings(space, f"sqlite:///{tmp_path}/h.db", strategy="supernet", top=2)
+    )
+    estimator = check_strategy(search)
+    assert estimator is not None and estimator.name == "supernet"
+    assert estimator.study == "s:supernet"

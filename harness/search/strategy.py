@@ -78,7 +78,9 @@ def _estimator(search: Search) -> Estimator:
 
     name = estimator_of(search.settings.strategy)
     assert name is not None
-    options = {"overrides": search.settings.overrides, "study": search.study}
+    # The supernet's own training is recorded in a study of its own: it is not a
+    # candidate of this search and must not stand on its leaderboard.
+    options = {"overrides": search.settings.overrides, "study": f"{search.study}:supernet"}
     return make_estimators([name], space=search.space, options=options)[0]
 
 
