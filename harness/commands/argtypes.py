@@ -179,6 +179,11 @@ def _count(text: str) -> list[float]:
     return [float(raw) * scale]
 
 
+def count_value(text: str | None) -> float | None:
+    """The number a `count` flag's text stands for: '300M' -> 3e8 (None stays None)."""
+    return None if text is None else _count(text)[0]
+
+
 def _shape(text: str) -> list[int]:
     parts = [int(p) for p in text.lower().replace("×", "x").split("x")]
     if len(parts) != 3:

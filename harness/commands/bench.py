@@ -13,7 +13,7 @@ from harness.commands._common import (
     parse_int_list,
     skeleton_overrides,
 )
-from harness.commands.describe import add_network_args, check_threads
+from harness.commands.describe import add_network_args
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--repeats must be at least 1, got {args.repeats}")
     if not args.max_seconds > 0:
         raise ConfigError(f"--max-seconds must be positive, got {args.max_seconds}")
-    check_threads(args.threads)
     if args.json and args.format not in ("table", "json"):
         raise ConfigError(f"--json and --format {args.format} ask for two formats; give one")
     fmt = "json" if args.json else args.format

@@ -64,19 +64,10 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def check_threads(threads: int | None) -> None:
-    """--threads N >= 1, checked before any work (torch refuses 0 only deep inside)."""
-    if threads is not None and threads < 1:
-        from harness.errors import ConfigError
-
-        raise ConfigError(f"--threads must be at least 1, got {threads}")
-
-
 def run(args: argparse.Namespace) -> int:
     from harness.describe import describe, format_description, to_json
     from harness.models import Skeleton
 
-    check_threads(args.threads)
     batches = parse_int_list(args.batch, "--batch")
     skeleton = Skeleton(**skeleton_overrides(args))
     info = describe(

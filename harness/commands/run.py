@@ -19,8 +19,6 @@ if TYPE_CHECKING:
     from harness.search import Search, SearchSettings
     from harness.search.runner import SearchResult
 
-_SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -170,23 +168,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def parse_count(text: str | None, flag: str) -> float | None:
-    """'300M' -> 3e8, '2.5e6' -> 2.5e6."""
-    if text is None:
-        return None
-    raw = text.strip().lower()
-    scale = 1.0
-    if raw and raw[-1] in _SUFFIXES:
-        scale, raw = _SUFFIXES[raw[-1]], raw[:-1]
-    try:
-        value = float(raw) * scale
-    except ValueError:
-        value = -1.0
-    if not value > 0:
-        raise ConfigError(f"{flag} must be a positive number such as 300M or 2.5e6, got {text!r}")
-    return value
-
-
 def settings_from_args(args: argparse.Namespace):
     from harness.folds import check_folds
     from harness.search import SearchSettings
@@ -196,15 +177,6 @@ def settings_from_args(args: argparse.Namespace):
 
     if args.db and args.storage and args.db != args.storage:
         raise ConfigError("--db and --storage name the same database; give one of them")
-    for flag, value, low in (
-        ("--trials", args.trials, 1),
-        ("--repeats", args.repeats, 1),
-        ("--top", args.top, 1),
-        ("--workers", args.workers, 1),
-        ("--heartbeat", args.heartbeat, 1),
-    ):
-        if value is not None and value < low:
-            raise ConfigError(f"{flag} must be at least {low}, got {value}")
     from harness.search.strategy import estimator_of
 
     strategy = args.strategy.strip()
@@ -217,12 +189,11 @@ def settings_from_args(args: argparse.Namespace):
     data = overrides.pop("data", None)
     seed = overrides.pop("seed", None)
     constraints = {
-        "max_flops": parse_count(args.max_flops, "--max-flops"),
-        "max_params": parse_count(args.max_params, "--max-params"),
+        # The flags' type checked these already; here they become numbers.
+        "max_flops": argtypes.count_value(args.max_flops),
+        "max_params": argtypes.count_value(args.max_params),
         "max_latency_ms": args.max_latency_ms,
     }
-    if args.max_latency_ms is not None and args.max_latency_ms <= 0:
-        raise ConfigError(f"--max-latency-ms must be positive, got {args.max_latency_ms}")
     return SearchSettings(
         space=args.space,
         url=resolve_db_url(args.storage or args.db),
