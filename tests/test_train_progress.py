@@ -9,6 +9,7 @@ import pytest
 
 from harness.cli import main
 from harness.commands._training import DEMO_DATA
+from harness.config import TrainConfig
 from harness.store import Store
 
 TINY = ["--data", "synthetic?n=300", "--epochs", "1", "--batch-size", "16", "--device", "cpu"]
@@ -34,15 +35,17 @@ def test_demo_defaults_yield_to_flags_and_to_data(tmp_path, capsys):
     config = json.loads(capsys.readouterr().out)["config"]
     assert config["skeleton"]["width_mult"] == 0.125 and config["rotate_deg"] == 5
     assert config["crop_padding"] == 0 and config["lr"] == 8e-3
+    assert config["schedule"] == "onecycle"  # the demo's rate was tuned under one-cycle
     # With --data (or --protocol) the protocol's values hold.
     assert main([*args, "--data", "synthetic?n=300", "--width-mult", "0.125"]) == 0
     config = json.loads(capsys.readouterr().out)["config"]
-    assert config["crop_padding"] == 4 and config["batch_size"] == 128 and config["lr"] == 2e-3
+    fast = TrainConfig.from_protocol("fast")
+    for name in ("crop_padding", "batch_size", "lr", "schedule", "rotate_deg"):
+        assert config[name] == getattr(fast, name), name
+    assert config["crop_padding"] != 0 and config["lr"] != 8e-3  # not the demo's
 
 
 def test_crop_padding_mode_is_a_flag_recorded_with_the_trial_and_used(tmp_path, capsys):
-    from harness.config import TrainConfig
-
     db = f"sqlite:///{tmp_path / 'r.db'}"
     args = ["train", "R I", *TINY, "--max-batches", "1", "--width-mult", "0.125", "--db", db]
     assert main([*args, "--crop-padding-mode", "replicate", "--json"]) == 0
@@ -68,7 +71,6 @@ def test_an_unknown_crop_padding_mode_is_refused_like_any_choice(capsys):
 def test_the_trainer_crops_with_the_configured_padding_mode():
     import torch
 
-    from harness.config import TrainConfig
     from harness.data import load_dataset
     from harness.models import Skeleton, build_model
     from harness.train import Trainer
@@ -174,8 +176,6 @@ def test_bench_shows_a_bar_unless_quiet(capsys):
 def test_a_setting_added_later_keeps_earlier_records_matching():
     # Runs recorded before crop_padding_mode existed all padded with zeros: at zeros the
     # setting stays out of the identity, so their records are still reused and grouped.
-    from harness.config import TrainConfig
-
     zeros = TrainConfig.from_protocol("fast", arch="RI")
     assert "crop_padding_mode" not in zeros.identity()
     assert "crop_padding_mode" not in zeros.hyperparameters()
@@ -185,3 +185,17 @@ def test_a_setting_added_later_keeps_earlier_records_matching():
     assert {k: v for k, v in reflect.identity().items() if k != "crop_padding_mode"} == (
         zeros.identity()
     )
+
+
+def test_the_config_defaults_are_the_fast_protocol():
+    # A library caller's TrainConfig() trains like `harness train --protocol fast` (on the
+    # CPU: batch_size_cuda stays None, "as batch_size", or every protocol without its own
+    # would inherit fast's 512), so the protocol file and the dataclass cannot drift apart.
+    fast, bare = TrainConfig.from_protocol("fast"), TrainConfig()
+    names = [*bare.hyperparameters(), "crop_padding_mode", "beta2", "momentum"]
+    differing = {
+        name: (getattr(bare, name), getattr(fast, name))
+        for name in names
+        if getattr(bare, name) != getattr(fast, name)
+    }
+    assert not differing, f"TrainConfig defaults differ from fast.toml: {differing}"

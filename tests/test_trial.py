@@ -224,7 +224,7 @@ def test_reuse_returns_the_stored_trial_without_training(store, tiny_data, monke
     assert again.test_acc == first.test_acc
     assert [m.val_loss for m in again.epochs] == [m.val_loss for m in first.epochs]
     monkeypatch.undo()
-    changed = run_trial(tiny_config(lr=1e-3), store, dataset=tiny_data, reuse=True)
+    changed = run_trial(tiny_config(lr=tiny_config().lr * 2), store, dataset=tiny_data, reuse=True)
     assert not changed.reused and changed.trial_id != first.trial_id
 
 

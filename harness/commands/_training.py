@@ -157,8 +157,9 @@ def config_from_args(
 # the protocol's 512 would leave 4 steps an epoch), no random crops or rotations (the
 # synthetic faces already vary in pose and position; with them a 3-epoch run stayed
 # at chance) and a peak rate of 8e-3 (2e-3 left some seeds of a 3-epoch R*8 I*8 run
-# near chance; 8e-3 gave 48-74% test over seeds 0-3), and `train` a quarter-width
-# network. Each value yields to its flag; with --data the protocol's values hold.
+# near chance; 8e-3 gave 48-74% test over seeds 0-3) under the one-cycle schedule those
+# rates were tuned with, and `train` a quarter-width network. Each value yields to its
+# flag; with --data the protocol's values hold.
 DEMO_DATA = "synthetic?n=3000&size=32&difficulty=0.25"
 DEMO_TRAINING: dict[str, Any] = {
     "batch_size": 32,
@@ -166,6 +167,7 @@ DEMO_TRAINING: dict[str, Any] = {
     "crop_padding": 0,
     "rotate_deg": 0.0,
     "lr": 8e-3,
+    "schedule": "onecycle",
 }
 DEMO_WIDTH_MULT = 0.25
 
@@ -194,7 +196,7 @@ def demo_note(args: argparse.Namespace, *, width: bool) -> str:
     if not _demo_training(args):
         return ""
     used = [
-        f"--{name.replace('_', '-')} {value:g}"
+        f"--{name.replace('_', '-')} {value if isinstance(value, str) else format(value, 'g')}"
         for name, value in DEMO_TRAINING.items()
         if name != "batch_size_cuda" and getattr(args, name, None) is None
     ]

@@ -39,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "timm:NAME?stem=small) drops the stem's first 4x of downsampling, a different "
             "network with 10-14x the FLOPs at 48 px; --resize upsamples the inputs (for "
             "pretrained checkpoints). The choice is recorded with each trial. Without "
-            f"--data they train on the demo set {DEMO_DATA} (batch 32, lr 8e-3, no crops or "
+            f"--data they train on the demo set {DEMO_DATA} (batch 32, one-cycle to lr 8e-3, no crops or "
             "rotations unless --protocol is given), as `harness train` does. With --folds K on "
             "ckplus: "
             "data each model trains on every subject-independent fold: mean ± sd over folds."

@@ -129,7 +129,7 @@ def make_pruner(name: str, *, epochs: int, objectives: Sequence[str]) -> optuna.
         # Optuna prunes single-objective studies only.
         return optuna.pruners.NopPruner()
     if name == "median":
-        # Judge no trial on its first epoch (one-cycle is still warming up), and only
-        # once a few trials finished.
+        # Judge no trial on its first epoch (it says little; under one-cycle the rate is
+        # still warming up), and only once a few trials finished.
         return optuna.pruners.MedianPruner(n_startup_trials=3, n_warmup_steps=2)
     return optuna.pruners.HyperbandPruner(min_resource=1, max_resource=max(epochs, 1))
