@@ -489,7 +489,9 @@ def test_smoke_recipe_changes_the_fast_protocol_only() -> None:
     smoke = get_budget("smoke")
     fast, paper = smoke.train_overrides("fast"), smoke.train_overrides("paper")
     assert fast["lr"] == 8e-3 and fast["crop_padding"] == 0 and fast["rotate_deg"] == 0.0
-    # The peak rate was tuned under one-cycle, which the budget keeps whatever `fast` uses.
-    assert fast["schedule"] == "onecycle"
-    assert not {"lr", "schedule", "crop_padding", "rotate_deg"} & set(paper)
+    # The peak rate was tuned in AdamW + one-cycle (the `fast` protocol before issue 17),
+    # which the budget keeps whatever `fast` uses now.
+    assert fast["schedule"] == "onecycle" and fast["optimizer"] == "adamw"
+    assert fast["weight_decay"] == 0.05 and fast["label_smoothing"] == 0.1
+    assert not {"lr", "schedule", "optimizer", "crop_padding", "rotate_deg"} & set(paper)
     assert fast["epochs"] == paper["epochs"] == 3

@@ -35,7 +35,9 @@ def test_demo_defaults_yield_to_flags_and_to_data(tmp_path, capsys):
     config = json.loads(capsys.readouterr().out)["config"]
     assert config["skeleton"]["width_mult"] == 0.125 and config["rotate_deg"] == 5
     assert config["crop_padding"] == 0 and config["lr"] == 8e-3
-    assert config["schedule"] == "onecycle"  # the demo's rate was tuned under one-cycle
+    # The demo's rate was tuned in AdamW + one-cycle, which it keeps whatever `fast` uses.
+    assert config["schedule"] == "onecycle" and config["optimizer"] == "adamw"
+    assert config["weight_decay"] == 0.05 and config["label_smoothing"] == 0.1
     # With --data (or --protocol) the protocol's values hold.
     assert main([*args, "--data", "synthetic?n=300", "--width-mult", "0.125"]) == 0
     config = json.loads(capsys.readouterr().out)["config"]

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.commands import argtypes
 from harness.commands._common import add_skeleton_args, skeleton_overrides
+from harness.config import SMOKE_RECIPE
 
 if TYPE_CHECKING:
     from harness.config import TrainConfig
@@ -157,18 +158,12 @@ def config_from_args(
 # the protocol's 512 would leave 4 steps an epoch), no random crops or rotations (the
 # synthetic faces already vary in pose and position; with them a 3-epoch run stayed
 # at chance) and a peak rate of 8e-3 (2e-3 left some seeds of a 3-epoch R*8 I*8 run
-# near chance; 8e-3 gave 48-74% test over seeds 0-3) under the one-cycle schedule those
-# rates were tuned with, and `train` a quarter-width network. Each value yields to its
-# flag; with --data the protocol's values hold.
+# near chance; 8e-3 gave 48-74% test over seeds 0-3) in the AdamW one-cycle recipe
+# those rates were tuned with (config.SMOKE_RECIPE, the smoke budget's too), and
+# `train` a quarter-width network. Each value yields to its flag; with --data the
+# protocol's values hold.
 DEMO_DATA = "synthetic?n=3000&size=32&difficulty=0.25"
-DEMO_TRAINING: dict[str, Any] = {
-    "batch_size": 32,
-    "batch_size_cuda": 32,
-    "crop_padding": 0,
-    "rotate_deg": 0.0,
-    "lr": 8e-3,
-    "schedule": "onecycle",
-}
+DEMO_TRAINING: dict[str, Any] = {"batch_size": 32, "batch_size_cuda": 32, **SMOKE_RECIPE}
 DEMO_WIDTH_MULT = 0.25
 
 

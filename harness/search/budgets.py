@@ -9,9 +9,10 @@ space that searches widths keeps its relative choices under `smoke`), unless
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from harness.config import SMOKE_RECIPE
 from harness.errors import ConfigError
 
 __all__ = ["BUDGETS", "Budget", "get_budget"]
@@ -27,10 +28,9 @@ class Budget:
     epochs: int | None = None  # None: the protocol's
     batch_size: int | None = None  # on every device: a small set needs small batches
     max_batches: int | None = None  # caps an epoch on big real data
-    lr: float | None = None  # None: the protocol's
-    schedule: str | None = None
-    crop_padding: int | None = None
-    rotate_deg: float | None = None
+    # Training settings that replace the `fast` protocol's (its own recipe; under `paper`
+    # the paper's recipe stays).
+    recipe: dict[str, Any] = field(default_factory=dict)
     # Seeds in all of each of the paper's named orderings (alternated, RI, IR), so that
     # the first leaderboard shows how far one network moves between seeds.
     named_seeds: int = 1
@@ -45,12 +45,7 @@ class Budget:
             "max_batches": self.max_batches,
         }
         if protocol == "fast":
-            values.update(
-                lr=self.lr,
-                schedule=self.schedule,
-                crop_padding=self.crop_padding,
-                rotate_deg=self.rotate_deg,
-            )
+            values.update(self.recipe)
         return {k: v for k, v in values.items() if v is not None}
 
 
@@ -71,10 +66,7 @@ BUDGETS: dict[str, Budget] = {
         epochs=3,
         batch_size=32,
         max_batches=60,
-        lr=8e-3,
-        schedule="onecycle",
-        crop_padding=0,
-        rotate_deg=0.0,
+        recipe=SMOKE_RECIPE,
         named_seeds=2,
     ),
     "short": Budget(
