@@ -18,6 +18,7 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from _refusal import refused
 
 from harness.cli import build_parser, main
 from harness.commands.argtypes import Number, TextCheck
@@ -90,20 +91,6 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    """The one error line of a refused command (asserts exit 2 and nothing else printed)."""
-    try:
-        status = main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    assert status == 2, (argv, out, err)
-    assert out == "", (argv, out)
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: error: "), (argv, err)
-    return lines[0]
-
-
 @pytest.mark.parametrize("value", BAD)
 @pytest.mark.parametrize(
     ("path", "flag", "kind", "has_db"),
@@ -123,7 +110,7 @@ def test_bad_number_is_refused_before_anything(
         return
     # `--lr=-inf`: argparse reads a lone `-inf` as an unknown option, not a value.
     argv = [*path, f"{flag}={value}", *(["--db", url] if has_db else [])]
-    line = _refused(argv, capsys)
+    line = refused(argv, capsys)
     assert flag in line and repr(value) in line, line
     assert _digest(db_path) == before
     assert list(tmp_path.iterdir()) == []  # no results/ or reports/ made
@@ -132,7 +119,7 @@ def test_bad_number_is_refused_before_anything(
 def test_threads_above_the_cores_is_refused_and_help_says_so(capsys):
     from harness.commands.argtypes import usable_cores
 
-    line = _refused(["train", "RI", "--threads", str(usable_cores() + 1)], capsys)
+    line = refused(["train", "RI", "--threads", str(usable_cores() + 1)], capsys)
     assert "omit --threads for all" in line
     with pytest.raises(SystemExit):
         main(["describe", "--help"])
@@ -140,7 +127,7 @@ def test_threads_above_the_cores_is_refused_and_help_says_so(capsys):
 
 
 def test_describe_refuses_one_class(capsys):
-    assert "--classes must be at least 2" in _refused(["describe", "RI", "--classes", "1"], capsys)
+    assert "--classes must be at least 2" in refused(["describe", "RI", "--classes", "1"], capsys)
 
 
 def test_train_help_hides_input_and_classes_but_still_explains_them(capsys):
@@ -149,12 +136,12 @@ def test_train_help_hides_input_and_classes_but_still_explains_them(capsys):
     text = capsys.readouterr().out
     assert "--input" not in text and "--classes" not in text
     assert "--width-mult" in text  # the rest of the skeleton group stays
-    line = _refused(["train", "RI", "--classes", "3", "--db", "sqlite:///:memory:"], capsys)
+    line = refused(["train", "RI", "--classes", "3", "--db", "sqlite:///:memory:"], capsys)
     assert "come from the data when training" in line
 
 
-def test_json_flag_with_nan_is_refused(capsys):
-    line = _refused(["describe", "RI", "--block-params", '{"I": {"exp_ratio": NaN}}'], capsys)
+def test_json_flag_with_nan_isrefused(capsys):
+    line = refused(["describe", "RI", "--block-params", '{"I": {"exp_ratio": NaN}}'], capsys)
     assert "--block-params must hold finite numbers only" in line
 
 
@@ -226,15 +213,15 @@ def test_bad_number_in_a_space_file(key, value, database, tmp_path, capsys, monk
     path = tmp_path / "space.toml"
     path.write_text(textwrap.dedent(SPACE.format(**{**GOOD, key: value})))
     argv = ["run", "--space", str(path), "--data", "synthetic?n=60&size=16", "--db", url]
-    line = _refused([*argv, "--trials", "1", "--epochs", "1", "--no-report"], capsys)
+    line = refused([*argv, "--trials", "1", "--epochs", "1", "--no-report"], capsys)
     assert str(path) in line and ("finite" in line or "at most" in line), line
     assert _digest(db_path) == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["space.toml"]
-    assert str(path) in _refused(["spaces", "show", str(path)], capsys)
+    assert str(path) in refused(["spaces", "show", str(path)], capsys)
 
 
 def test_nan_in_a_yaml_space_file(tmp_path, capsys):
     path = tmp_path / "space.yaml"
     path.write_text("architecture:\n  positions: [R, I]\nskeleton:\n  width_mult: .nan\n")
-    line = _refused(["spaces", "show", str(path)], capsys)
+    line = refused(["spaces", "show", str(path)], capsys)
     assert "skeleton.width_mult: must be a finite number, got nan" in line

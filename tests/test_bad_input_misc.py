@@ -9,25 +9,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from _refusal import refused
 
-from harness.cli import main
 from harness.errors import ConfigError, GrammarError, ModelError
 from harness.output import atomic_path, check_writable, write_text_atomic
 from harness.store import Store
 
 SMALL = "synthetic?n=60&size=16"
-
-
-def _refused(argv: list[str], capsys: pytest.CaptureFixture[str]) -> str:
-    try:
-        status = main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    assert status == 2 and out == "", (out, err)
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: error: "), err
-    return lines[0]
 
 
 @pytest.fixture
@@ -44,7 +32,7 @@ def db(tmp_path: Path, record_trial) -> str:
 def test_report_onto_a_folder_is_refused_before_work(db, tmp_path, capsys):
     folder = tmp_path / "out"
     folder.mkdir()
-    line = _refused(["report", "--db", db, "-o", str(folder)], capsys)
+    line = refused(["report", "--db", db, "-o", str(folder)], capsys)
     assert f"-o {folder} is a folder" in line
     assert list(folder.iterdir()) == []
 
@@ -57,21 +45,21 @@ def test_report_whose_target_turns_into_a_folder_leaves_no_partial(
     target = tmp_path / "page.html"
     monkeypatch.setattr("harness.commands.report.check_output", lambda *a, **k: None)
     target.mkdir()
-    line = _refused(["report", "--db", db, "-o", str(target)], capsys)
+    line = refused(["report", "--db", db, "-o", str(target)], capsys)
     assert f"cannot write {target}" in line
     assert list(target.iterdir()) == []
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no .partial
 
 
-def test_default_report_folder_that_is_a_file_is_refused(db, tmp_path, capsys, monkeypatch):
+def test_default_report_folder_that_is_a_file_isrefused(db, tmp_path, capsys, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "reports").write_text("not a folder")
-    line = _refused(["report", "--db", db], capsys)
+    line = refused(["report", "--db", db], capsys)
     assert "reports is a file, not a folder" in line
 
 
-def test_preview_onto_a_folder_is_refused(tmp_path, capsys):
-    line = _refused(["data", "preview", SMALL, "-o", str(tmp_path)], capsys)
+def test_preview_onto_a_folder_isrefused(tmp_path, capsys):
+    line = refused(["data", "preview", SMALL, "-o", str(tmp_path)], capsys)
     assert "is a folder" in line and "preview.png" in line
 
 
@@ -120,7 +108,7 @@ def test_refused_checkpoint_is_one_line_of_ours(kind, tmp_path, capsys):
         torch.save([1, 2, 3], path)
     db = f"sqlite:///{tmp_path / 'r.db'}"
     argv = ["train", "RI", "--data", SMALL, "--epochs", "1", "--device", "cpu", "--db", db]
-    line = _refused([*argv, "--pretrained", str(path)], capsys)
+    line = refused([*argv, "--pretrained", str(path)], capsys)
     assert str(path) in line and "weights_only=False" not in line
     assert "\x1b" not in line  # no colour codes
     if kind != "empty":
@@ -181,7 +169,7 @@ def test_csv_line_over_the_field_limit_names_its_line(tmp_path, capsys):
         f"emotion,pixels,Usage\n0,{pixels},Training\n1,{pixels},Training\n"
         f'2,"{"7" * 200_000}",Training\n'
     )
-    line = _refused(["data", "show", f"fer2013:{path}", "--no-cache"], capsys)
+    line = refused(["data", "show", f"fer2013:{path}", "--no-cache"], capsys)
     assert f"{path} line 4: malformed CSV (field larger than field limit" in line
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from _refusal import refused
 
 from harness.cli import main
 from harness.estimate import estimator_names
@@ -36,18 +37,6 @@ def space(tmp_path):
 def _json(argv, capsys) -> dict:
     assert main(argv) == 0
     return json.loads(capsys.readouterr().out)
-
-
-def _refused(argv, capsys) -> str:
-    try:
-        status = main(argv)
-    except SystemExit as exit_:
-        status = exit_.code
-    out, err = capsys.readouterr()
-    assert status == 2 and out == "", (out, err)
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("harness: error: "), err
-    return lines[0]
 
 
 def test_estimate_stores_scores_and_the_second_run_reuses_them(
@@ -122,24 +111,24 @@ def test_validate_estimators_gives_correlations_with_intervals(space, tmp_path, 
 
 
 def test_unknown_estimator_is_one_line(space, tmp_path, capsys):
-    line = _refused(["estimate", "--space", space, "--estimators", "params,zico",
+    line = refused(["estimate", "--space", space, "--estimators", "params,zico",
                      "--db", f"sqlite:///{tmp_path / 'u.db'}", *TINY], capsys)  # fmt: skip
     assert "unknown estimator 'zico'" in line and "synflow" in line
     assert not (tmp_path / "u.db").exists()
 
 
 def test_sample_larger_than_the_space_is_one_line(space, tmp_path, capsys):
-    line = _refused(["estimate", "--space", space, "--sample", "9",
+    line = refused(["estimate", "--space", space, "--sample", "9",
                      "--db", f"sqlite:///{tmp_path / 's.db'}", *TINY], capsys)  # fmt: skip
     assert "--sample 9 is more than space tiny holds (8 distinct candidates)" in line
-    line = _refused(["validate-estimators", "--space", space, "--trained", "9",
+    line = refused(["validate-estimators", "--space", space, "--trained", "9",
                      "--db", f"sqlite:///{tmp_path / 's.db'}", *TINY], capsys)  # fmt: skip
     assert "--trained 9" in line
 
 
 @pytest.mark.skipif("supernet" not in estimator_names(), reason="no supernet estimator yet")
 def test_supernet_on_a_timm_baseline_space_is_one_line(capsys, tmp_path):
-    line = _refused(["estimate", "--space", "paper", "--estimators", "supernet",
+    line = refused(["estimate", "--space", "paper", "--estimators", "supernet",
                      "--db", f"sqlite:///{tmp_path / 'p.db'}", *TINY], capsys)  # fmt: skip
     assert "supernet cannot hold space 'paper'" in line and "timm" in line
 
