@@ -15,7 +15,7 @@ from harness.search.budgets import BUDGETS
 if TYPE_CHECKING:
     from harness.search import Search
 
-__all__ = ["add_search_args", "load_search_data", "search_from_args"]
+__all__ = ["add_budget_arg", "add_search_args", "load_search_data", "search_from_args"]
 
 
 def add_space_arg(parser: argparse.ArgumentParser) -> None:

@@ -8,10 +8,10 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.commands import argtypes
+from harness.commands._search_args import add_budget_arg
 from harness.commands._training import add_training_args, training_overrides
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
-from harness.search.budgets import BUDGETS
 from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.search.strategy import HELP as STRATEGY_HELP
 
@@ -37,13 +37,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--space", required=True, metavar="NAME", help="search space name or file (.toml/.yaml)"
     )
-    parser.add_argument(
-        "--budget",
-        choices=tuple(BUDGETS),
-        default="smoke",
-        help="data size, epochs, widths and trials (default smoke: minutes on a CPU); "
-        "explicit flags override it",
-    )
+    add_budget_arg(parser)
     parser.add_argument(
         "--trials",
         type=argtypes.int_range("--trials", 1, 1_000_000),

@@ -202,15 +202,9 @@ def _say(enabled: bool) -> Any:
 def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
     """Enqueue the top `--top` candidates that the study has not trained or queued yet;
     returns how many were added."""
-    import optuna
+    from harness.search.study import known_params
 
-    states = optuna.trial.TrialState
-    alive = (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
-    have = [
-        t.params or t.system_attrs.get("fixed_params", {})
-        for t in study.get_trials(deepcopy=False)
-        if t.state in alive
-    ]
+    have = known_params(study)
     added = 0
     for rank, (params, score) in enumerate(ranking.top(search.settings.top), start=1):
         if any(all(old.get(k) == v for k, v in params.items()) for old in have):

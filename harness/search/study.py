@@ -188,22 +188,28 @@ def open_study(
     return study
 
 
+def known_params(study: optuna.Study) -> list[dict[str, Any]]:
+    """The parameters of every trial done, running or queued (not failed): what enqueueing
+    again would repeat."""
+    import optuna
+
+    states = optuna.trial.TrialState
+    alive = (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
+    # A queued trial keeps its parameters in a system attribute until it runs.
+    return [
+        t.params or t.system_attrs.get("fixed_params", {})
+        for t in study.get_trials(deepcopy=False)
+        if t.state in alive
+    ]
+
+
 def enqueue_named(study: optuna.Study, search: Search) -> int:
     """Enqueue the space's named architectures that the study has not measured yet.
 
     A named ordering whose trial failed without a result (a worker killed by
     Ctrl-C, say) is enqueued again, so that a resumed study still measures it.
     """
-    import optuna
-
-    states = optuna.trial.TrialState
-    alive = (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
-    # A queued trial keeps its parameters in a system attribute until it runs.
-    have = [
-        t.params or t.system_attrs.get("fixed_params", {})
-        for t in study.get_trials(deepcopy=False)
-        if t.state in alive
-    ]
+    have = known_params(study)
     added = 0
     for params in search.space.enqueue_params():
         if any(all(old.get(k) == v for k, v in params.items()) for old in have):
