@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import string
 import subprocess
 import sys
 
@@ -76,9 +77,29 @@ def test_known_letters_come_from_the_caller() -> None:
         parse("R", known=("R", "ir"))
 
 
-def test_default_letters() -> None:
-    assert DEFAULT_LETTERS == ("I", "R")
-    assert NAMED_ORDERINGS == ("alternated", "RI", "IR")
+def test_default_letters_are_the_built_in_blocks() -> None:
+    # The grammar may not import torch, so it names the built-in blocks itself; the block
+    # registry is the truth (letters that tests register come from other modules).
+    from harness.blocks import registered_blocks
+
+    built_in = {
+        letter
+        for letter, spec in registered_blocks().items()
+        if spec.factory.__module__ == "harness.blocks"
+    }
+    assert set(DEFAULT_LETTERS) == built_in
+    for letter in DEFAULT_LETTERS:
+        assert parse(letter).flat == letter
+    other = next(c for c in string.ascii_uppercase if c not in DEFAULT_LETTERS)
+    with pytest.raises(GrammarError, match=rf"known: {', '.join(sorted(DEFAULT_LETTERS))}\)"):
+        parse(other)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet="IR", min_size=1, max_size=40))
+def test_every_family_is_a_named_ordering_or_other(flat: str) -> None:
+    # The reverse (each named ordering is its own family) is test_family_of_named_orderings.
+    assert family(flat) in (*NAMED_ORDERINGS, "other")
 
 
 # --- the stage cut --------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import textwrap
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -13,6 +14,7 @@ import torch
 from harness.cli import main
 from harness.commands.run import used_threads
 from harness.search import SearchSettings
+from harness.train import Trainer
 
 SPACE = """
 description = "two positions"
@@ -52,22 +54,34 @@ def tiny_run(tmp_path: Path) -> list[str]:
     ]
 
 
+@dataclass
+class Threads:
+    set_to: list[int] = field(default_factory=list)  # every torch.set_num_threads value
+    training: list[int] = field(default_factory=list)  # torch's count as each epoch began
+
+
 @pytest.fixture
-def busy_machine(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Eight cores at load 1000, torch at 2 threads; returns every set_num_threads value."""
+def busy_machine(monkeypatch: pytest.MonkeyPatch) -> Threads:
+    """Eight cores at load 1000, torch at 2 threads; records the counts set and trained at."""
     monkeypatch.setattr(os, "getloadavg", lambda: (1000.0, 1000.0, 1000.0))
     monkeypatch.setattr(os, "cpu_count", lambda: 8)
     before = torch.get_num_threads()
     torch.set_num_threads(2)  # the default of a 2-core machine, and > the old heuristic's 1
-    calls: list[int] = []
+    threads = Threads()
     original = torch.set_num_threads
+    train_epoch = Trainer.train_epoch
 
     def spy(n: int) -> None:
-        calls.append(n)
+        threads.set_to.append(n)
         original(n)
 
+    def epoch_spy(self: Trainer, *args, **kwargs):
+        threads.training.append(torch.get_num_threads())
+        return train_epoch(self, *args, **kwargs)
+
     monkeypatch.setattr(torch, "set_num_threads", spy)
-    yield calls
+    monkeypatch.setattr(Trainer, "train_epoch", epoch_spy)
+    yield threads
     original(before)
 
 
@@ -75,7 +89,8 @@ def test_no_flag_uses_torchs_default_whatever_the_load(tiny_run, busy_machine, c
     assert main(tiny_run) == 0
     out, err = capsys.readouterr()
     assert err.splitlines()[0].endswith("device cpu, 2 CPU threads")
-    assert all(n == 2 for n in busy_machine)  # nothing lowered the count
+    assert busy_machine.training == [2]  # the one epoch trained at torch's default
+    assert all(n == 2 for n in busy_machine.set_to)  # and nothing lowered it meanwhile
     assert torch.get_num_threads() == 2
     summary = json.loads(out)
     assert summary["threads"] == [2] and summary["workers"] == 1
@@ -87,7 +102,7 @@ def test_threads_flag_is_used_and_announced(tiny_run, busy_machine, capsys):
     assert main([*tiny_run, "--threads", "1"]) == 0
     err = capsys.readouterr().err
     assert err.splitlines()[0].endswith("device cpu, 1 CPU thread")
-    assert 1 in busy_machine
+    assert busy_machine.training == [1]
 
 
 def test_cpu_workers_share_the_cores(monkeypatch):
