@@ -223,6 +223,9 @@ def run(args: argparse.Namespace) -> int:
     from harness.search.strategy import check_strategy
 
     check_strategy(search)  # unknown estimator, --top too large, a space a supernet cannot hold
+    from harness.search.study import study_algorithms
+
+    study_algorithms(search)  # nsga2 for one objective, a grid too large: refused here
     Store(settings.url).close()  # an unreachable database: one error line, before anything else
     device = _check_device_and_data(search)
     # Printed even with --quiet: the thread count explains most "why is it slower here".

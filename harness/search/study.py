@@ -137,13 +137,12 @@ def fail_stale(study: optuna.Study) -> None:
         optuna.storages.fail_stale_trials(study)
 
 
-def open_study(
-    search: Search, storage: optuna.storages.BaseStorage, *, create: bool
-) -> optuna.Study:
-    """Create (first run) or load the study; ConfigError if its objectives differ."""
-    import optuna
-
-    from harness.search.samplers import directions, make_pruner, make_sampler
+def study_algorithms(
+    search: Search,
+) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
+    """The sampler and pruner of `search`; ConfigError for a pair its settings cannot have
+    (nsga2 for one objective, a grid too large), so `harness run` calls it before any work."""
+    from harness.search.samplers import make_pruner, make_sampler
 
     settings = search.settings
     sampler = make_sampler(
@@ -156,6 +155,19 @@ def open_study(
         n_trials=search.n_trials,
     )
     pruner = make_pruner(settings.pruner, epochs=search.base.epochs, objectives=settings.objectives)
+    return sampler, pruner
+
+
+def open_study(
+    search: Search, storage: optuna.storages.BaseStorage, *, create: bool
+) -> optuna.Study:
+    """Create (first run) or load the study; ConfigError if its objectives differ."""
+    import optuna
+
+    from harness.search.samplers import directions
+
+    settings = search.settings
+    sampler, pruner = study_algorithms(search)
     wanted = directions(settings.objectives)
     try:
         if create:
