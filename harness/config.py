@@ -46,6 +46,8 @@ SKELETON_CHOICES: dict[str, tuple[str, ...]] = {
     # The paper head's hidden Dense layers: the paper names no activation for them.
     "head_activation": ("relu6", "none"),
     "output": ("softmax", "sigmoid"),
+    # Weight init: timm's ResNet/EfficientNet rules, or PyTorch's defaults (docs/init.md).
+    "init": ("timm", "torch"),
 }
 # Per-row options of a timm baseline, `timm:NAME?stem=small&head=paper`: the
 # option names and the settings they set (`head` is a skeleton field).

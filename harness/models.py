@@ -30,6 +30,7 @@ from harness import blocks
 from harness.config import SKELETON_CHOICES, TIMM_PREFIX, split_arch
 from harness.errors import ModelError
 from harness.grammar import Genotype, family, resolve
+from harness.weight_init import init_network
 
 __all__ = [
     "PAPER_BASELINES",
@@ -62,6 +63,7 @@ class Skeleton:
     output: str = "softmax"
     drop_rate: float = 0.0
     block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    init: str = "timm"  # harness.weight_init; part of every trial's identity
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
@@ -75,6 +77,7 @@ class Skeleton:
             ("head", self.head, SKELETON_CHOICES["head"]),
             ("head activation", self.head_activation, SKELETON_CHOICES["head_activation"]),
             ("output", self.output, SKELETON_CHOICES["output"]),
+            ("init", self.init, SKELETON_CHOICES["init"]),
         ):
             if value not in allowed:
                 raise ModelError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")
@@ -226,6 +229,7 @@ class BlockSequenceNet(nn.Module):
         self.stages = nn.Sequential(*stages)
         self.num_features = chs
         self.head = _make_head(skeleton, chs)
+        init_network(self.stem, self.stages, skeleton.init)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.stages(self.stem(x)))

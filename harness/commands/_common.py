@@ -76,6 +76,12 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
         "--output", choices=SKELETON_CHOICES["output"], help="output activation (default softmax)"
     )
     group.add_argument(
+        "--init",
+        choices=SKELETON_CHOICES["init"],
+        help="weight init: timm's ResNet/EfficientNet rules or PyTorch's defaults (default timm; "
+        "docs/init.md)",
+    )
+    group.add_argument(
         "--widths",
         type=argtypes.int_list("--widths", 1, argtypes.MAX_WIDTH),
         metavar="W,W,...",
@@ -110,7 +116,7 @@ def skeleton_overrides(args: argparse.Namespace) -> dict[str, Any]:
         if args.classes < 1:
             raise ConfigError(f"--classes must be at least 1, got {args.classes}")
         overrides["num_classes"] = args.classes
-    for name in ("stem", "head", "head_activation", "output", "width_mult"):
+    for name in ("stem", "head", "head_activation", "output", "init", "width_mult"):
         if getattr(args, name) is not None:
             overrides[name] = getattr(args, name)
     if args.widths:
