@@ -9,7 +9,6 @@ import pytest
 from _refusal import refused
 
 from harness.cli import main
-from harness.estimate import estimator_names
 from harness.estimate.proxies import Synflow
 from harness.store import Store
 
@@ -111,10 +110,44 @@ def test_validate_estimators_gives_correlations_with_intervals(space, tmp_path, 
 
 
 def test_unknown_estimator_is_one_line(space, tmp_path, capsys):
-    line = refused(["estimate", "--space", space, "--estimators", "params,zico",
+    line = refused(["estimate", "--space", space, "--estimators", "params,nope",
                      "--db", f"sqlite:///{tmp_path / 'u.db'}", *TINY], capsys)  # fmt: skip
-    assert "unknown estimator 'zico'" in line and "synflow" in line
+    assert "unknown estimator 'nope'" in line and "synflow" in line and "zico" in line
     assert not (tmp_path / "u.db").exists()
+
+
+def test_the_leading_proxies_and_their_ensemble_are_scored_then_reused(space, tmp_path, capsys):
+    url = f"sqlite:///{tmp_path / 'l.db'}"
+    argv = ["estimate", "--space", space, "--sample", "3", "--estimators",
+            "meco,zico,swap,ensemble", "--proxy-batch", "8", "--db", url, "--json",
+            *TINY]  # fmt: skip
+    first = _json(argv, capsys)
+    assert len(first["scores"]) == 12 and not any(row["reused"] for row in first["scores"])
+    ensemble = [row for row in first["scores"] if row["estimator"] == "ensemble"]
+    assert max(row["score"] for row in ensemble) <= 0.0 and all(
+        row["seconds"] > 0 for row in ensemble
+    )
+    second = _json(argv, capsys)
+    assert all(row["reused"] for row in second["scores"])
+    assert [r["score"] for r in second["scores"]] == [r["score"] for r in first["scores"]]
+    # Other components: another ensemble score, its members' own scores reused.
+    third = _json([*argv, "--ensemble-of", "meco,zico"], capsys)
+    reused = {(r["estimator"], r["reused"]) for r in third["scores"]}
+    assert ("ensemble", False) in reused and ("meco", True) in reused
+
+
+@pytest.mark.parametrize(
+    ("components", "message"),
+    [("meco", "at least two"), ("meco,nope", "unknown estimator 'nope'"),
+     ("swap,ensemble", "itself an ensemble")],
+)  # fmt: skip
+def test_bad_ensemble_components_are_one_line(components, message, space, tmp_path, capsys):
+    for command in ("estimate", "validate-estimators"):
+        line = refused([command, "--space", space, "--estimators", "params,ensemble",
+                        "--ensemble-of", components, "--db", f"sqlite:///{tmp_path / 'b.db'}",
+                        *TINY], capsys)  # fmt: skip
+        assert message in line
+    assert not (tmp_path / "b.db").exists()
 
 
 def test_sample_larger_than_the_space_is_one_line(space, tmp_path, capsys):
@@ -126,7 +159,6 @@ def test_sample_larger_than_the_space_is_one_line(space, tmp_path, capsys):
     assert "--trained 9" in line
 
 
-@pytest.mark.skipif("supernet" not in estimator_names(), reason="no supernet estimator yet")
 def test_supernet_on_a_timm_baseline_space_is_one_line(capsys, tmp_path):
     line = refused(["estimate", "--space", "paper", "--estimators", "supernet",
                      "--db", f"sqlite:///{tmp_path / 'p.db'}", *TINY], capsys)  # fmt: skip

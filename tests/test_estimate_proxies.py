@@ -11,11 +11,12 @@ import torch
 from harness.config import TrainConfig
 from harness.data import load_dataset
 from harness.errors import ConfigError
-from harness.estimate import estimator_names, get_estimator
-from harness.estimate.proxies import proxy_batch
+from harness.estimate import base, estimator_names, get_estimator
+from harness.estimate.proxies import proxy_batch, proxy_batches
+from harness.estimate.rank import make_estimators
 
-PROXIES = ("params", "flops", "synflow", "naswot", "snip", "grad_norm")
-SEEDED = ("synflow", "naswot", "snip", "grad_norm")
+PROXIES = ("params", "flops", "synflow", "naswot", "snip", "grad_norm", "meco", "zico", "swap")
+SEEDED = ("synflow", "naswot", "snip", "grad_norm", "meco", "zico", "swap")
 SKELETON = {"depths": [1, 1], "widths": [16, 32], "stem_width": 8}
 
 
@@ -30,8 +31,13 @@ def config(arch: str, seed: int = 0, **skeleton) -> TrainConfig:
     )
 
 
+def proxy(name: str, batch_size: int):
+    """The proxy as the commands build it: --proxy-batch goes to those that take it."""
+    return make_estimators([name], space=None, options={"batch_size": batch_size})[0]
+
+
 def score(name: str, cfg: TrainConfig, dataset) -> float:
-    return get_estimator(name, batch_size=16).score(cfg, dataset)
+    return proxy(name, 16).score(cfg, dataset)
 
 
 def test_every_proxy_is_registered_with_a_citation():
@@ -40,8 +46,17 @@ def test_every_proxy_is_registered_with_a_citation():
         estimator = get_estimator(name)
         assert estimator.name == name and estimator.cite
         assert estimator.seeded == (name in SEEDED)
-    with pytest.raises(ConfigError, match="unknown estimator 'zico'.*known: .*synflow"):
-        get_estimator("zico")
+    with pytest.raises(ConfigError, match="unknown estimator 'nope'.*known: .*synflow"):
+        get_estimator("nope")
+
+
+def test_a_builtin_estimator_module_that_cannot_import_is_an_error(monkeypatch):
+    broken = "harness.estimate.no_such_estimator_module"
+    monkeypatch.setattr(base, "BUILTIN_MODULES", (*base.BUILTIN_MODULES, broken))
+    with pytest.raises(ModuleNotFoundError, match=broken):
+        estimator_names()
+    with pytest.raises(ModuleNotFoundError, match=broken):
+        get_estimator("params")
 
 
 @pytest.mark.parametrize("name", PROXIES)
@@ -70,7 +85,7 @@ def test_a_timm_baseline_is_scored_by_every_proxy(dataset):
     cfg = TrainConfig.from_protocol(
         "fast", arch="timm:mobilenetv2_035", baseline_stem="timm", seed=0, device="cpu", threads=1
     )
-    scores = {name: get_estimator(name, batch_size=8).score(cfg, dataset) for name in PROXIES}
+    scores = {name: proxy(name, 8).score(cfg, dataset) for name in PROXIES}
     assert all(math.isfinite(value) for value in scores.values()), scores
     assert scores["params"] > 3e5  # the baseline, not one of our small networks
 
@@ -93,3 +108,16 @@ def test_the_batch_is_seeded_standardised_and_labelled(dataset):
     assert images.shape == (16, *dataset.image_shape) and labels.dtype == torch.int64
     assert torch.equal(images, again) and not torch.equal(images, other)
     assert abs(float(images.mean())) < 1.0 and labels.max() < len(dataset.classes)
+
+
+def test_several_batches_are_disjoint_seeded_and_begin_with_the_one_batch(dataset):
+    cpu = torch.device("cpu")
+    first, second = proxy_batches(dataset, 16, 2, 0, cpu)
+    assert torch.equal(first[0], proxy_batch(dataset, 16, 0, cpu)[0])
+    assert torch.equal(second[0], proxy_batches(dataset, 16, 2, 0, cpu)[1][0])
+    rows = {tuple(image.flatten().tolist()) for image in torch.cat([first[0], second[0]])}
+    assert second[0].shape == first[0].shape and len(rows) == 32  # no image in both
+    # A split too small for the batches asked: an equal share each, still disjoint.
+    train = len(dataset.splits["train"])
+    shares = proxy_batches(dataset, train, 2, 0, cpu)
+    assert [len(images) for images, _ in shares] == [train // 2] * 2

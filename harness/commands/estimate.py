@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.commands import argtypes
 from harness.commands._search_args import add_search_args, load_search_data, search_from_args
+from harness.estimate.ensemble import DEFAULT_COMPONENTS
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -22,15 +23,22 @@ def add_estimator_args(parser: argparse.ArgumentParser, *, default: str) -> None
         "--estimators",
         default=default,
         metavar="LIST",
-        help=f"comma-separated estimators (default {default}); `supernet` trains a "
-        "weight-sharing supernet first",
+        help=f"comma-separated estimators (default {default}; also meco, zico, swap and "
+        "ensemble, their rank aggregation); `supernet` trains a weight-sharing supernet first",
     )
     parser.add_argument(
         "--proxy-batch",
         type=argtypes.int_range("--proxy-batch", 2, 4096),
         default=64,
         metavar="N",
-        help="images in the one batch a zero-cost proxy sees (default 64)",
+        help="images in the batch a zero-cost proxy sees (default 64; zico sees two such "
+        "batches, swap keeps its paper's 16 images)",
+    )
+    parser.add_argument(
+        "--ensemble-of",
+        metavar="LIST",
+        help="comma-separated estimators whose ranks `ensemble` aggregates (default "
+        f"{','.join(DEFAULT_COMPONENTS)})",
     )
     parser.add_argument(
         "--supernet-epochs",
@@ -48,6 +56,7 @@ def estimator_options(args: argparse.Namespace, search: Any) -> dict[str, Any]:
     """What each estimator's constructor may take (rank.make_estimators picks its own)."""
     return {
         "batch_size": args.proxy_batch,
+        "components": args.ensemble_of,
         "epochs": args.supernet_epochs,
         "overrides": search.settings.overrides,
     }
@@ -61,7 +70,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "Draw --sample distinct candidates of a space uniformly (seeded by --seed), build "
             "each as `harness run` would train it (same data, budget and training flags) and "
             "score it with each estimator: parameters and FLOPs (the baselines), synflow, "
-            "naswot, snip and grad_norm on one training batch at initialisation. Scores are "
+            "naswot, snip, grad_norm, meco, zico and swap at initialisation, and ensemble, "
+            "their rank aggregation over the candidates scored together. Scores are "
             "stored in the results database and reused by the next run. Higher predicts more "
             "accurate; `harness validate-estimators` measures how well."
         ),

@@ -6,6 +6,11 @@ validation accuracy, so that every estimator sorts the same way; one whose natur
 reading is "lower is better" negates itself. `prepare` does the one-off work
 shared by all candidates (a supernet's training), `score` the per-candidate work.
 
+A `PopulationEstimator` (a rank aggregation) scores a candidate against the other
+candidates scored with it: it names its component estimators, and
+`harness.estimate.rank.score_candidates` gets their scores of every candidate
+first, then asks its `aggregate` for all candidates at once.
+
 Estimators register themselves by name; `get_estimator("synflow")` finds one, and
 an unknown name is a ConfigError that lists the known ones.
 """
@@ -14,7 +19,7 @@ from __future__ import annotations
 
 import importlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from harness.errors import ConfigError
@@ -27,6 +32,7 @@ if TYPE_CHECKING:
 __all__ = [
     "BUILTIN_MODULES",
     "Estimator",
+    "PopulationEstimator",
     "estimator_class",
     "estimator_names",
     "get_estimator",
@@ -65,6 +71,49 @@ class Estimator(ABC):
         return {}
 
 
+class PopulationEstimator(Estimator):
+    """An estimator whose score of a candidate depends on the candidates scored with
+    it. `components` names the estimators it reads; `rank.make_estimators` binds them
+    (`members`), and `score_candidates` stores its scores under a key that names the
+    population, so another set of candidates is scored afresh."""
+
+    def __init__(self, components: Sequence[str]) -> None:
+        self.components = tuple(components)
+        self.members: list[Estimator] = []
+        self._owned: list[Estimator] = []
+
+    def bind(self, members: Sequence[Estimator], owned: Sequence[Estimator]) -> None:
+        """The component estimators, in `components`' order; `owned` are those built for
+        this one alone (not asked for beside it), which its `prepare` prepares."""
+        assert [m.name for m in members] == list(self.components)
+        self.members, self._owned = list(members), list(owned)
+
+    def prepare(
+        self,
+        dataset: Dataset,
+        base: TrainConfig,
+        *,
+        store: Store | None = None,
+        progress: Callable[[str], None] | None = None,
+    ) -> None:
+        for member in self._owned:
+            member.prepare(dataset, base, store=store, progress=progress)
+
+    def score(self, config: TrainConfig, dataset: Dataset) -> float:
+        raise ConfigError(
+            f"{self.name} ranks candidates against each other: it scores a population of "
+            "candidates (harness estimate, validate-estimators), not one"
+        )
+
+    @abstractmethod
+    def aggregate(self, scores: Mapping[str, Sequence[float]]) -> list[float]:
+        """Every candidate's score from each member's scores of all candidates (the
+        same order; NaN where a member has none)."""
+
+    def settings(self) -> dict[str, Any]:
+        return {"components": {m.name: m.settings() for m in self.members}}
+
+
 def register(cls: type[Estimator]) -> type[Estimator]:
     """Class decorator: make `cls` known under `cls.name`."""
     if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
@@ -76,17 +125,20 @@ def register(cls: type[Estimator]) -> type[Estimator]:
 # The built-in estimators register on import. They are loaded by name when first
 # asked for (a plug-in registry, as timm's): a plain `import harness.estimate.base`
 # stays free of torch, and the modules that import `register` from here are not
-# imported back from here.
-BUILTIN_MODULES = ("harness.estimate.proxies", "harness.estimate.supernet")
+# imported back from here. Every one must import: a broken one is an error, not an
+# estimator that silently goes missing.
+BUILTIN_MODULES = (
+    "harness.estimate.proxies",
+    "harness.estimate.activation_proxies",
+    "harness.estimate.zico",
+    "harness.estimate.ensemble",
+    "harness.estimate.supernet",
+)
 
 
 def _load_builtin() -> None:
     for module in BUILTIN_MODULES:
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as error:  # an optional one not written yet
-            if error.name != module:
-                raise
+        importlib.import_module(module)
 
 
 def estimator_names() -> list[str]:

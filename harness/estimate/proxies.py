@@ -14,6 +14,10 @@ mean and sd). Higher is better for every score here (`Estimator`).
 - `naswot`: Mellor et al., "Neural Architecture Search without Training",
   ICML 2021.
 
+The proxies that lead today build on the same `Proxy`: `meco` and `swap` in
+`activation_proxies`, `zico` (two batches, `proxy_batches`) in `zico`; `ensemble`
+aggregates their ranks.
+
 As in Abdelfattah et al.'s code, the per-weight scores are summed over the
 weights of every Conv2d and Linear layer (timm's Conv2dSame and friends are
 subclasses). Our models return logits: no softmax sits between the network and
@@ -48,7 +52,11 @@ __all__ = [
     "Proxy",
     "Snip",
     "Synflow",
+    "loss_backward",
     "proxy_batch",
+    "proxy_batches",
+    "relu_modules",
+    "weighted_layers",
 ]
 
 # Abdelfattah et al. score NAS-Bench-201 with a batch of 64; Mellor et al. use 128.
@@ -58,27 +66,64 @@ DEFAULT_BATCH = 64
 _STATS_IMAGES = 4096
 
 
-def _weighted_layers(model: nn.Module) -> Iterator[nn.Module]:
+def weighted_layers(model: nn.Module) -> Iterator[nn.Module]:
+    """Every Conv2d and Linear layer: the layers whose weights the proxies score."""
     for module in model.modules():
         if isinstance(module, nn.Conv2d | nn.Linear):
             yield module
 
 
-def proxy_batch(
-    dataset: Dataset, batch_size: int, seed: int, device: torch.device, resize: int | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """`batch_size` training images drawn with `seed` (standardised floats) and hard labels."""
+def relu_modules(model: nn.Module) -> Iterator[nn.Module]:
+    """Every ReLU and ReLU6 module (the I blocks use ReLU6, MobileNetV2's): where a
+    unit's on/off pattern is read. Activations applied as functions are not seen."""
+    for module in model.modules():
+        if isinstance(module, nn.ReLU | nn.ReLU6):
+            yield module
+
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def proxy_batches(
+    dataset: Dataset,
+    batch_size: int,
+    count: int,
+    seed: int,
+    device: torch.device,
+    resize: int | None = None,
+) -> list[Batch]:
+    """`count` disjoint batches of `batch_size` training images (standardised floats)
+    and their hard labels, cut from one permutation drawn with `seed`, so the first
+    is `proxy_batch`'s. A split of fewer than count x batch_size images is shared
+    out equally."""
     from harness.data import to_float
 
     split = dataset.splits["train"]
+    size = min(batch_size, len(split) // count)
+    if size < 1:
+        raise ValueError(f"{count} batches need at least {count} training images, got {len(split)}")
     generator = torch.Generator().manual_seed(int(seed))
-    index = torch.randperm(len(split), generator=generator)[: min(batch_size, len(split))]
+    order = torch.randperm(len(split), generator=generator)
     sample = to_float(split.images[:_STATS_IMAGES].cpu())
     mean, sd = sample.mean().item(), max(sample.std().item(), 1e-3)
-    images = to_float(split.images[index.to(split.images.device)]).to(device)
-    if resize:
-        images = F.interpolate(images, size=(resize, resize), mode="bilinear", align_corners=False)
-    return (images - mean) / sd, split.hard_labels()[index.to(split.labels.device)].to(device)
+    batches = []
+    for k in range(count):
+        index = order[k * size : (k + 1) * size]
+        images = to_float(split.images[index.to(split.images.device)]).to(device)
+        if resize:
+            images = F.interpolate(
+                images, size=(resize, resize), mode="bilinear", align_corners=False
+            )
+        labels = split.hard_labels()[index.to(split.labels.device)].to(device)
+        batches.append(((images - mean) / sd, labels))
+    return batches
+
+
+def proxy_batch(
+    dataset: Dataset, batch_size: int, seed: int, device: torch.device, resize: int | None = None
+) -> Batch:
+    """`batch_size` training images drawn with `seed` (standardised floats) and hard labels."""
+    return proxy_batches(dataset, batch_size, 1, seed, device, resize)[0]
 
 
 class Proxy(Estimator):
@@ -106,15 +151,14 @@ class Proxy(Estimator):
         device = resolve_device(config.device)
         batch = None
         if self.needs_batch:
-            batch = proxy_batch(dataset, self.batch_size, config.seed, device, candidate.resize)
+            batch = self.draw(dataset, config.seed, device, candidate.resize)
         return float(self.score_candidate(candidate, batch, device))
 
-    def score_candidate(
-        self,
-        candidate: Candidate,
-        batch: tuple[torch.Tensor, torch.Tensor] | None,
-        device: torch.device,
-    ) -> float:
+    def draw(self, dataset: Dataset, seed: int, device: torch.device, resize: int | None) -> Any:
+        """The data `score_candidate` sees: one batch (a proxy over several overrides this)."""
+        return proxy_batch(dataset, self.batch_size, seed, device, resize)
+
+    def score_candidate(self, candidate: Candidate, batch: Any, device: torch.device) -> float:
         """The score of `candidate`'s model as built (it may be changed in place)."""
         raise NotImplementedError
 
@@ -145,7 +189,8 @@ class Flops(Proxy):
         return float(count_flops(candidate.model, candidate.input_shape))
 
 
-def _loss_backward(model: nn.Module, batch: tuple[torch.Tensor, torch.Tensor]) -> None:
+def loss_backward(model: nn.Module, batch: Batch) -> None:
+    """Cross-entropy of `batch` back-propagated in train mode, from zeroed gradients."""
     images, labels = batch
     model.train()
     model.zero_grad(set_to_none=True)
@@ -162,10 +207,10 @@ class GradNorm(Proxy):
 
     def score_candidate(self, candidate, batch, device) -> float:
         model = candidate.model.to(device)
-        _loss_backward(model, batch)
+        loss_backward(model, batch)
         return sum(
             float(m.weight.grad.detach().norm())
-            for m in _weighted_layers(model)
+            for m in weighted_layers(model)
             if m.weight.grad is not None
         )
 
@@ -181,10 +226,10 @@ class Snip(Proxy):
 
     def score_candidate(self, candidate, batch, device) -> float:
         model = candidate.model.to(device)
-        _loss_backward(model, batch)
+        loss_backward(model, batch)
         return sum(
             float((m.weight.detach() * m.weight.grad).abs().sum())
-            for m in _weighted_layers(model)
+            for m in weighted_layers(model)
             if m.weight.grad is not None
         )
 
@@ -234,7 +279,7 @@ class Synflow(Proxy):
             model(ones).sum().backward()
         total = sum(
             float((m.weight.detach() * m.weight.grad).sum())
-            for m in _weighted_layers(model)
+            for m in weighted_layers(model)
             if m.weight.grad is not None
         )
         # 0 (a dead network) ranks last; an overflow ranks first, as its true value would.
@@ -262,11 +307,7 @@ class Naswot(Proxy):
             code = (output.detach().flatten(1) > 0).to(torch.float64)
             kernel.add_(code @ code.T + (1.0 - code) @ (1.0 - code).T)
 
-        handles = [
-            m.register_forward_hook(hook)
-            for m in model.modules()
-            if isinstance(m, nn.ReLU | nn.ReLU6)
-        ]
+        handles = [m.register_forward_hook(hook) for m in relu_modules(model)]
         try:
             with torch.no_grad():
                 model(images)

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from harness.candidate import Candidate
     from harness.config import TrainConfig
     from harness.data import Dataset
-    from harness.estimate.base import Estimator
+    from harness.estimate.base import Estimator, PopulationEstimator
     from harness.search import Search
     from harness.search.space import SearchSpace
     from harness.store import Store
@@ -160,15 +160,25 @@ def make_estimators(
     names: Iterable[str], *, space: SearchSpace, options: Mapping[str, Any] | None = None
 ) -> list[Estimator]:
     """The estimators, each given the options its constructor takes (`space` among
-    them): a space an estimator cannot hold is refused here, before any work."""
-    from harness.estimate.base import estimator_class
+    them): a space an estimator cannot hold is refused here, before any work. A
+    population estimator (`ensemble`) is bound to its components: the very estimators
+    asked for beside it where they are, new ones built with the same options else."""
+    from harness.estimate.base import PopulationEstimator, estimator_class
 
     pool = {"space": space, **{k: v for k, v in (options or {}).items() if v is not None}}
-    out = []
-    for name in names:
+
+    def build(name: str) -> Estimator:
         cls = estimator_class(name)
         accepted = inspect.signature(cls.__init__).parameters
-        out.append(cls(**{k: v for k, v in pool.items() if k in accepted}))
+        return cls(**{k: v for k, v in pool.items() if k in accepted})
+
+    out = [build(name) for name in names]
+    by_name = {estimator.name: estimator for estimator in out}
+    for estimator in out:
+        if isinstance(estimator, PopulationEstimator):
+            owned = {n: build(n) for n in estimator.components if n not in by_name}
+            members = [by_name.get(n) or owned[n] for n in estimator.components]
+            estimator.bind(members, list(owned.values()))
     return out
 
 
@@ -202,14 +212,29 @@ def score_candidates(
 ) -> pd.DataFrame:
     """Every estimator's score of every config (columns `SCORE_COLUMNS`), one row per
     pair; a score stored earlier with the same key (candidate, estimator, data, seed,
-    settings) is read back instead of computed (`reused`)."""
+    settings) is read back instead of computed (`reused`).
+
+    A population estimator's rows come after the others: its members score every
+    config first (stored and reused like any estimator; only those asked for get rows
+    of their own), then it aggregates them, its key naming the population. Its
+    seconds are its members' for that candidate: what the score costs."""
     import pandas as pd
     import torch
 
+    from harness.estimate.base import PopulationEstimator
     from harness.measure import count_params
     from harness.trial import candidate_for
 
+    groups = [e for e in estimators if isinstance(e, PopulationEstimator)]
+    asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
+    needed = {id(e): e for e in [*asked, *(m for g in groups for m in g.members)]}
+    if groups and len(configs) < 2:
+        raise ConfigError(
+            f"{groups[0].name} ranks candidates against each other: it needs at least 2 "
+            f"scored together, got {len(configs)}"
+        )
     rows: list[dict[str, Any]] = []
+    member_rows: dict[int, list[dict[str, Any]]] = {key: [] for key in needed}
     bar = _bar(len(configs), progress)
     reused = 0
     try:
@@ -219,30 +244,42 @@ def score_candidates(
             candidate = candidate_for(config, dataset)
             candidate_id = candidate_row(candidate, len(dataset.classes), store)
             params = count_params(candidate.model)
-            for estimator in estimators:
+            for key, estimator in needed.items():
                 row = _score_one(estimator, config, dataset, store, candidate_id)
                 row.update(arch=candidate.architecture.name, params=params)
-                reused += row["reused"]
-                rows.append(row)
-                if on_score is not None:
-                    on_score(row)
+                member_rows[key].append(row)
+                if any(estimator is e for e in asked):
+                    reused += row["reused"]
+                    rows.append(row)
+                    if on_score is not None:
+                        on_score(row)
             if bar is not None:
                 bar.set_postfix_str(f"{reused} scores reused", refresh=False)
                 bar.update(1)
     finally:
         if bar is not None:
             bar.close()
+    for group in groups:
+        scored = [member_rows[id(m)] for m in group.members]
+        for row in _aggregate(group, configs, scored, dataset, store):
+            rows.append(row)
+            if on_score is not None:
+                on_score(row)
     return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+
+
+def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
+    return {
+        "data_fingerprint": dataset.fingerprint,
+        "seed": config.seed if estimator.seeded else None,
+        "settings": estimator.settings(),
+    }
 
 
 def _score_one(
     estimator: Estimator, config: TrainConfig, dataset: Dataset, store: Store, candidate_id: int
 ) -> dict[str, Any]:
-    key = {
-        "data_fingerprint": dataset.fingerprint,
-        "seed": config.seed if estimator.seeded else None,
-        "settings": estimator.settings(),
-    }
+    key = _estimate_key(estimator, config, dataset)
     found = store.find_estimate(candidate_id, estimator.name, **key)
     if found is not None:
         score, seconds, was_reused = found["score"], found["seconds"], True
@@ -254,13 +291,53 @@ def _score_one(
         store.record_estimate(
             candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key
         )
+    return _row(candidate_id, estimator.name, score, seconds, was_reused)
+
+
+def _row(
+    candidate_id: int, estimator: str, score: float | None, seconds: float | None, reused: bool
+) -> dict[str, Any]:
     return {
         "candidate_id": candidate_id,
-        "estimator": estimator.name,
+        "estimator": estimator,
         "score": math.nan if score is None or not math.isfinite(score) else float(score),
         "seconds": seconds,
-        "reused": was_reused,
+        "reused": reused,
     }
+
+
+def _aggregate(
+    group: PopulationEstimator,
+    configs: Sequence[TrainConfig],
+    scored: Sequence[Sequence[dict[str, Any]]],
+    dataset: Dataset,
+    store: Store,
+) -> list[dict[str, Any]]:
+    """The group's row for every config, from its members' rows (`scored[m][i]`: member
+    m's row of config i); stored under a key that names the population (its sorted
+    candidate ids), read back where stored with that key."""
+    from harness.store import config_hash
+
+    ids = [row["candidate_id"] for row in scored[0]]
+    population = {"candidates": len(ids), "population": config_hash({"ids": sorted(ids)})[:16]}
+    named = zip(group.members, scored, strict=True)
+    values = group.aggregate({m.name: [r["score"] for r in rows] for m, rows in named})
+    out = []
+    for i, config in enumerate(configs):
+        key = _estimate_key(group, config, dataset)
+        key["settings"] = {**key["settings"], **population}
+        seconds = math.fsum(float(rows[i]["seconds"] or 0.0) for rows in scored)
+        found = store.find_estimate(ids[i], group.name, **key)
+        if found is not None:
+            row = _row(ids[i], group.name, found["score"], found["seconds"], True)
+        else:
+            store.record_estimate(
+                ids[i], group.name, values[i], seconds=seconds, device=config.device, **key
+            )
+            row = _row(ids[i], group.name, values[i], seconds, False)
+        row.update(arch=scored[0][i]["arch"], params=scored[0][i]["params"])
+        out.append(row)
+    return out
 
 
 def _bar(total: int, enabled: bool) -> Any:
