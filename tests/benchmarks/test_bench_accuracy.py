@@ -24,8 +24,15 @@ loop at the same budgets (issue 17, step 2: `fast` with batch 128 and
 one-cycle once trailed it by 4-10 points). A schedule may span the run (one-cycle
 does), so `fast` trains once per budget: about 40 minutes in full.
 
-Under --benchmark-disable (the CI command) it trains both on a few hundred
-tiny images for one epoch: a check that the path runs, not a measurement.
+Under --benchmark-disable (the CI command) each trains on tiny images whose class
+is their brightness (`brightness_levels`: 448 training images of 16x16, one seed,
+6 epochs of 7 steps, a few seconds) and must still fail a broken pipeline: every
+loop must reach QUICK_FLOOR, 3.5x chance (seeds 0-2 measured 0.78-0.97 for the
+plain loop and the harness, 0.62-0.81 for `fast`; with shuffled labels or a zero
+learning rate the harness and `fast` scored 0.15-0.29), and the harness set up like the plain loop must
+stay within QUICK_MARGIN of it (gaps -0.04 to +0.04 over seeds 0-2). `fast` is
+held to the floor only: it pads crops with zeros, and on these images black bars
+are a cue (about 10 points, and noisy) that the full-size faces do not give.
 CPU threads: $HARNESS_BENCH_THREADS, else one in the quick suite.
 """
 
@@ -41,14 +48,17 @@ from _paper_nets import bench_threads, quick
 from _plain_loop import Curve, train_plain
 
 from harness.config import TrainConfig
-from harness.data import Dataset, load_dataset
+from harness.data import FER2013_CLASSES, Dataset, Split, load_dataset
 from harness.train import Trainer, seed_everything
 
 FULL_DATA = "synthetic?n=41013&size=48&difficulty=0.8"  # 28,709 training images, as FER2013
-QUICK_DATA = "synthetic?n=300&size=48&difficulty=0.8"
+QUICK_DATA = "brightness-levels"  # not a data spec: built here, see brightness_levels
 SEEDS = (0, 1, 2)
 EPOCHS = (3, 6)
+QUICK_EPOCHS = 6
 QUICK_CHANNELS = (8, 16, 32, 64)
+QUICK_FLOOR = 0.5  # quick mode: every loop's test accuracy; chance is 1/7
+QUICK_MARGIN = 0.10  # quick mode: allowed shortfall of the harness against the plain loop
 CHANNELS = (16, 32, 64, 128)
 # Allowed shortfall of the harness's 3-seed mean (accuracy, not points). Measured at 3
 # epochs: each loop's sd over seeds 1.2-1.3 points, so the difference of two 3-seed means
@@ -119,11 +129,39 @@ def compare(
     return curves
 
 
+def brightness_levels(train: int = 448, size: int = 16, seed: int = 0) -> Dataset:
+    """Images whose class is their mean brightness (7 levels 30 apart, each image offset
+    by N(0, 5), pixel noise N(0, 30)): learnt within a few dozen steps by a pipeline that
+    works, at chance by one that does not. The quick check's data."""
+    generator = torch.Generator().manual_seed(seed)
+    splits = {}
+    for name, count in (("train", train), ("val", train // 4), ("test", train // 4)):
+        labels = torch.arange(count) % len(FER2013_CLASSES)
+        level = 40 + 30 * labels.float() + 5 * torch.randn(count, generator=generator)
+        pixels = level[:, None, None, None] + 30 * torch.randn(
+            count, 1, size, size, generator=generator
+        )
+        splits[name] = Split(pixels.clamp(0, 255).round().to(torch.uint8), labels)
+    return Dataset(
+        spec=QUICK_DATA, classes=FER2013_CLASSES, image_shape=(1, size, size), splits=splits,
+        fingerprint=f"{QUICK_DATA}-{train}-{size}-{seed}", label_mode="hard",
+    )  # fmt: skip
+
+
 def scale(benchmark) -> tuple[str, tuple[int, ...], tuple[int, ...], tuple[int, ...]]:
-    """Data, seeds, epoch budgets and channels: the measurement, or the quick structural check."""
+    """Data, seeds, epoch budgets and channels: the measurement, or the quick check."""
     if quick(benchmark):
-        return QUICK_DATA, (0,), (1,), QUICK_CHANNELS
+        return QUICK_DATA, (0,), (QUICK_EPOCHS,), QUICK_CHANNELS
     return FULL_DATA, SEEDS, EPOCHS, CHANNELS
+
+
+def load(data: str) -> Dataset:
+    return brightness_levels() if data == QUICK_DATA else load_dataset(data)
+
+
+def assert_quick_floor(scores: dict[str, float]) -> None:
+    low = {loop: round(acc, 4) for loop, acc in scores.items() if acc < QUICK_FLOOR}
+    assert not low, f"test accuracy below {QUICK_FLOOR} on {QUICK_DATA} (chance 1/7): {low}"
 
 
 def summary(curves: list[Curve], epochs: int) -> tuple[float, float]:
@@ -135,7 +173,7 @@ def test_bench_accuracy_harness_vs_plain_loop(benchmark) -> None:
     benchmark.group = "accuracy"
     with bench_threads(benchmark):
         data, seeds, epochs, channels = scale(benchmark)
-        dataset = load_dataset(data)
+        dataset = load(data)
         curves = benchmark.pedantic(
             compare,
             args=(dataset, data, seeds, max(epochs), channels),
@@ -160,6 +198,14 @@ def test_bench_accuracy_harness_vs_plain_loop(benchmark) -> None:
         assert all(len(c.test) == max(epochs) for c in curves[loop])
         assert all(0.0 <= a <= 1.0 for c in curves[loop] for a in c.val + c.test)
     if quick(benchmark):
+        (budget,) = epochs
+        plain, _ = summary(curves["plain"], budget)
+        harness, _ = summary(curves["harness"], budget)
+        assert_quick_floor({"plain": plain, "harness": harness})
+        assert harness >= plain - QUICK_MARGIN, (
+            f"{QUICK_DATA}, {budget} epochs: harness {harness:.4f} trails the plain loop "
+            f"{plain:.4f} by more than {QUICK_MARGIN}"
+        )
         return
     for budget in epochs:
         plain, _ = summary(curves["plain"], budget)
@@ -202,7 +248,7 @@ def test_bench_accuracy_fast_protocol_vs_plain_loop(benchmark) -> None:
     benchmark.group = "accuracy"
     with bench_threads(benchmark):
         data, seeds, budgets, channels = scale(benchmark)
-        dataset = load_dataset(data)
+        dataset = load(data)
         scores = benchmark.pedantic(
             compare_fast, args=(dataset, data, seeds, budgets, channels), rounds=1, iterations=1
         )
@@ -220,6 +266,8 @@ def test_bench_accuracy_fast_protocol_vs_plain_loop(benchmark) -> None:
         assert all(len(scores[loop][b]) == len(seeds) for b in budgets)
         assert all(0.0 <= a <= 1.0 for b in budgets for a in scores[loop][b])
     if quick(benchmark):
+        (budget,) = budgets
+        assert_quick_floor({loop: scores[loop][budget][0] for loop in ("plain", "fast")})
         return
     for budget in budgets:
         plain = statistics.mean(scores["plain"][budget])
