@@ -33,7 +33,11 @@ def zico_of_gradients(gradients: Mapping[str, Sequence[torch.Tensor]]) -> float:
     total = 0.0
     for per_batch in gradients.values():
         stacked = torch.stack([g.detach().reshape(-1).to(torch.float64) for g in per_batch])
-        std = stacked.std(dim=0, unbiased=False)
+        # By hand, shifted by the first batch: exactly 0 where every batch agrees (a
+        # plain mean of three 0.1s is not 0.1), and several times faster than torch's
+        # own std over dim 0.
+        shifted = stacked - stacked[0]
+        std = (shifted.square().mean(dim=0) - shifted.mean(dim=0).square()).clamp_min(0).sqrt()
         moving = std > 0
         ratio = float((stacked.abs().mean(dim=0)[moving] / std[moving]).sum())
         if ratio > 0:
