@@ -107,6 +107,13 @@ def build_candidate(
     return Candidate(model, architecture, built_skeleton, stem, pretrained, resize)
 
 
+# How a readable state dict that does not fit the network is refused, and only that:
+# torch's load_state_dict (tensors missing, unexpected or of another shape; "size
+# mismatch for bn1.weight" follows on the next line) and timm's adaptation of the first
+# convolution to the data's channels (a stem of another channel count).
+_MISFIT_MARKERS = ("Error(s) in loading state_dict", "is inconsistent with input_size")
+
+
 def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) -> nn.Module:
     if not pretrained:
         return build_model(TIMM_PREFIX + name, skeleton)
@@ -125,12 +132,12 @@ def _build_timm_baseline(name: str, skeleton: Skeleton, pretrained: str | None) 
             in_chans=skeleton.input_shape[0],
             num_classes=skeleton.num_classes,
         )
-    except Exception as error:  # a corrupt or foreign file fails in many ways
-        from harness.errors import first_line
-
-        raise ModelError(
-            f"cannot load pretrained weights {path} into timm:{name}: {first_line(error)}"
-        ) from None
+    except RuntimeError as error:
+        if not any(marker in str(error) for marker in _MISFIT_MARKERS):
+            raise  # out of memory, a driver, a bug: an error of the run, not of the weights
+        # torch's first line only says "Error(s) in loading state_dict"; the second says which.
+        detail = " ".join(line.strip() for line in str(error).splitlines()[:2])
+        raise ModelError(f"pretrained weights {path} do not fit timm:{name}: {detail}") from None
     return with_head(model, skeleton)
 
 

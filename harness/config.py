@@ -175,10 +175,36 @@ class TrainConfig:
         return _without_later_defaults({k: getattr(self, k) for k in keys})
 
     def identity(self) -> dict[str, Any]:
-        """What makes two runs the same experiment (dedup): all but where/how fast it ran."""
+        """What makes two configurations the same candidate before a device is chosen
+        (distinct candidates of a space): all but where/how fast it runs."""
         ignored = {"device", "threads", "compile", "description", "eval_batch_size"}
         values = {k: v for k, v in self.to_dict().items() if k not in ignored}
         return _without_later_defaults(values)
+
+    def batch_size_on(self, device_kind: str) -> int:
+        """The training batch size on a device of this kind ("cpu", "cuda")."""
+        if device_kind == "cuda" and self.batch_size_cuda:
+            return self.batch_size_cuda
+        return self.batch_size
+
+    def run_identity(self, device_kind: str, precision: str) -> dict[str, Any]:
+        """What makes two runs the same experiment (dedup of results): the settings and
+        what the device made of them, its kind ("cpu", "cuda"; not its index), the batch
+        size it trained with and `precision`, the one used (`auto` resolved)."""
+        values = self.identity()
+        if device_kind == "cpu":
+            # As every run's identity was before the device counted, so that CPU records
+            # made then are still reused: on the CPU the requested settings fix what ran
+            # (batch_size trains, `auto` is fp32), and old CUDA records are told apart
+            # by their recorded device (harness.trial).
+            return values
+        values.pop("batch_size_cuda", None)
+        values.update(
+            device_kind=device_kind,
+            batch_size=self.batch_size_on(device_kind),
+            precision=precision,
+        )
+        return values
 
 
 # The recipe the smoke budget and `harness train`'s demo were tuned with: the `fast`

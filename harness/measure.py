@@ -65,13 +65,35 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch: int = 1) 
         analysis.tracer_warnings("none")
         with torch.no_grad():
             total = analysis.total()
-    except RuntimeError as error:
+    except (RuntimeError, AssertionError, ValueError) as error:  # how shape refusals are raised
+        # Out of memory, a driver error or a bug of ours is an error of the run, not a
+        # property of the network: blame the network only for what shapes alone refuse.
+        if not _refused_on_shapes(model, (batch, *input_shape)):
+            raise
         raise ModelError(
             f"the model cannot take input {tuple(input_shape)}: {first_line(error)}"
         ) from None
     finally:
         model.train(was_training)
     return int(total) // batch
+
+
+def _refused_on_shapes(model: nn.Module, shape: tuple[int, ...]) -> bool:
+    """Whether the forward pass fails on the meta device, where tensors have shapes but
+    no memory and no device: a failure there is the network's with this input (a kernel
+    larger than its map, a layer of another width, timm's size asserts)."""
+    import itertools
+
+    tensors = itertools.chain(model.named_parameters(), model.named_buffers())
+    meta = {name: torch.empty_like(tensor, device="meta") for name, tensor in tensors}
+    try:
+        with torch.no_grad():
+            torch.func.functional_call(model, meta, (torch.zeros(shape, device="meta"),))
+    except NotImplementedError:  # an operator without a meta kernel: shapes cannot tell
+        return False
+    except (RuntimeError, AssertionError, ValueError):  # as the real pass raised them
+        return True
+    return False
 
 
 def resolve_device(name: str = "auto") -> torch.device:

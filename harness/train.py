@@ -121,7 +121,7 @@ class Trainer:
             from harness.errors import DataError
 
             raise DataError(f"the training split of {dataset.spec} is empty")
-        self.batch_size = min(self._batch_size(), len(self.train_split))
+        self.batch_size = min(config.batch_size_on(device.type), len(self.train_split))
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.augment = BatchAugment(
             crop_padding=config.crop_padding,
@@ -144,11 +144,6 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
 
     # -- setup -------------------------------------------------------------
-
-    def _batch_size(self) -> int:
-        if self.device.type == "cuda" and self.config.batch_size_cuda:
-            return self.config.batch_size_cuda
-        return self.config.batch_size
 
     def _steps_per_epoch(self) -> int:
         steps = len(self.train_split) // self.batch_size

@@ -155,7 +155,7 @@ def run_trial(
     candidate = candidate_for(config, dataset)
     architecture = candidate.architecture
     recorded_config = _recorded_config(config, candidate, dataset, device)
-    identity = _identity(config, candidate, dataset)
+    identity = _identity(config, candidate, dataset, device)
     study_id = store.ensure_study(study, data_spec=dataset.spec, **(study_fields or {}))
 
     if reuse:
@@ -165,6 +165,8 @@ def run_trial(
             data_fingerprint=dataset.fingerprint,
             seed=config.seed,
         )
+        if found is not None and (found["device"] or "").partition(":")[0] != device.type:
+            found = None  # before the device counted, CUDA runs had a CPU run's identity
         if found is not None:
             if found["study"] != study:
                 # Reused from another study: recorded here too, so that this study's
@@ -227,6 +229,7 @@ def run_trial(
         _finish(store, outcome, "pruned", str(pruned))
     except NonFiniteLoss as error:
         _finish(store, outcome, "failed", str(error))
+    # Any other error is recorded before anything else sees it: no trial stays "running".
     except Exception as error:
         if _is_prune_signal(error):
             epoch = outcome.epochs[-1].epoch if outcome.epochs else 0
@@ -234,8 +237,7 @@ def run_trial(
         elif _is_out_of_memory(error):
             _free_device_memory(device)
             _finish(store, outcome, "failed", f"out of memory on {device}: {first_line(error)}")
-        else:
-            # Record the crash before it propagates, so no trial stays "running".
+        else:  # a crash: recorded with its type, then on to the caller
             _finish(store, outcome, "failed", f"{type(error).__name__}: {first_line(error)}")
             raise
     return outcome
@@ -390,8 +392,13 @@ def _as_built(candidate: Candidate, dataset: Dataset) -> dict[str, Any]:
     )
 
 
-def _identity(config: TrainConfig, candidate: Candidate, dataset: Dataset) -> dict[str, Any]:
-    return {**config.identity(), **_as_built(candidate, dataset)}
+def _identity(
+    config: TrainConfig, candidate: Candidate, dataset: Dataset, device: torch.device
+) -> dict[str, Any]:
+    from harness.train import resolve_precision
+
+    precision = resolve_precision(config.precision, device)
+    return {**config.run_identity(device.type, precision), **_as_built(candidate, dataset)}
 
 
 def _hash(identity: dict[str, Any]) -> str:

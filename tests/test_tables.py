@@ -266,6 +266,27 @@ def test_search_and_report_leaderboards_group_trials_alike():
     assert groups == {(1, 2), (3,), (4,), (5,), (6,)}
 
 
+def test_leaderboards_break_a_validation_tie_on_flops_then_id_never_on_test():
+    from harness.report.tables import leaderboard as report_board
+    from harness.search.leaderboard import leaderboard as search_board
+
+    # Equal validation accuracy: the cheaper network ranks first although its test
+    # accuracy is lower, and between equal costs the earlier trial does.
+    frame = _frame(
+        [
+            _trial(trial_id=1, candidate_id=1) | {"test_acc": 0.9, "flops": 500},
+            _trial(trial_id=2, candidate_id=2) | {"test_acc": 0.1, "flops": 100},
+            _trial(trial_id=4, candidate_id=4) | {"test_acc": 0.8, "flops": 300},
+            _trial(trial_id=3, candidate_id=3) | {"test_acc": 0.2, "flops": 300},
+        ]
+    )
+    expected = [[2], [3], [4], [1]]
+    reported = report_board(frame.assign(group=[setting_key(r) for r in frame.to_dict("records")]))
+    assert list(reported["trial_ids"]) == expected
+    store = SimpleNamespace(trials_frame=lambda study=None, status=None: frame.copy())
+    assert list(search_board(store, SimpleNamespace(study="s"))["trial_ids"]) == expected
+
+
 def test_tables_import_no_torch_nor_pandas():
     code = (
         "import sys, harness.tables, harness.search.members, harness.search.leaderboard; "

@@ -329,12 +329,9 @@ def _print_json(
 
 
 def _write_report(shown_url: str, url: str, study: str):
-    """The HTML report, when the report module is installed; None otherwise."""
-    try:
-        from harness.report import write_report
-    except ImportError:
-        return None
+    """The HTML report; None (said on stderr) when the store cannot give one."""
     from harness.errors import HarnessError
+    from harness.report import write_report  # Plotly and pandas are dependencies, not extras
     from harness.store import Store
 
     try:

@@ -5,7 +5,8 @@ that change what is parsed, a format version, and the identity (path, size,
 modification time) of every input file. Change a file and its entry is
 simply never asked for again. Entries are written to a temporary file and
 renamed into place, so parallel workers never read half an entry. A cache
-that cannot be read or written is skipped, never an error: it only saves time.
+that cannot be read or written is skipped, never an error: it only saves time
+(one that cannot be written says so on stderr).
 
 The folder is `$HARNESS_CACHE`, else `~/.cache/harness`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -91,6 +93,9 @@ def _read(path: Path) -> Arrays | None:
 
 
 def _write(path: Path, arrays: Arrays) -> None:
+    """Keep `arrays` at `path` for the next load. The arrays are in memory already, so a
+    cache that cannot be written (read-only, full, not a folder) costs this run
+    nothing: it is said on stderr, since every load will parse the files again."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=path.stem, suffix=".tmp")
@@ -102,5 +107,9 @@ def _write(path: Path, arrays: Arrays) -> None:
         finally:
             if os.path.exists(temporary):
                 os.unlink(temporary)
-    except OSError:
-        pass
+    except OSError as error:
+        print(
+            f"harness: data cache not written to {path.parent} ({error.strerror or error}); "
+            "the files are parsed again at each load",
+            file=sys.stderr,
+        )

@@ -91,7 +91,10 @@ def optuna_view(store: Store, name: str, objectives: list[str] | None = None) ->
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 figure = plot(study, **kwargs)
-        except Exception as error:  # e.g. importances of a parameter that never varied
+        # How Optuna's plots refuse a study they cannot draw: ValueError (a search space
+        # that changed between trials, with parameters named), RuntimeError ("zero total
+        # variance in all trees": importances of results that never varied).
+        except (ValueError, RuntimeError) as error:
             notes.append(f"{title}: {error}")
             continue
         figure.update_layout(

@@ -63,7 +63,8 @@ def _first(values: Any) -> Any:
 
 
 def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
-    """One row per group of complete trials that differ only by seed, best mean val acc first."""
+    """One row per group of complete trials that differ only by seed, best mean val acc
+    first (ties: fewer FLOPs, then the lower first trial id)."""
     done = trials[(trials["status"] == "complete") & trials["val_acc"].notna()]
     rows = []
     for group, part in done.groupby("group", sort=False):
@@ -104,9 +105,10 @@ def leaderboard(trials: pd.DataFrame) -> pd.DataFrame:
     if frame.empty:
         return frame.assign(rank=pd.Series(dtype="int64"))[list(LEADERBOARD_COLUMNS)]
     frame["_first_id"] = [ids[0] for ids in frame["trial_ids"]]
+    # Ties on validation go to the cheaper network, then the earlier one: never to test.
     frame = frame.sort_values(
-        ["val_acc_mean", "test_acc_mean", "_first_id"],
-        ascending=[False, False, True],
+        ["val_acc_mean", "flops", "_first_id"],
+        ascending=[False, True, True],
         na_position="last",
     ).drop(columns="_first_id")
     frame.insert(0, "rank", range(1, len(frame) + 1))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from harness.search.study import STORE_ID_ATTR
+from harness.search.study import STORE_ID_ATTR, stored_arch
 from harness.tables import DASH, percent_pm, render_table, scaled, setting_key
 
 if TYPE_CHECKING:
@@ -68,10 +68,10 @@ def _written_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
         store_id = trial.user_attrs.get(STORE_ID_ATTR)
         if store_id is None or not trial.params:
             continue
-        try:
-            out[int(store_id)] = str(search.space.arch_from_params(trial.params))
-        except Exception:  # parameters of another version of the space: keep the stored name
-            continue
+        # None for parameters of another version of the space: the stored name stays.
+        arch = stored_arch(search.space, trial.params)
+        if arch is not None:
+            out[int(store_id)] = arch
     return out
 
 
@@ -116,7 +116,11 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
             }
         )
     board = pd.DataFrame(rows)
-    board = board.sort_values(["val_acc", "flops"], ascending=[False, True], kind="stable")
+    # Ties on validation go to the cheaper network, then the earlier one: never to test.
+    board["_first_id"] = [min(ids) for ids in board["trial_ids"]]
+    board = board.sort_values(
+        ["val_acc", "flops", "_first_id"], ascending=[False, True, True], na_position="last"
+    )
     board.insert(0, "rank", range(1, len(board) + 1))
     return board.reset_index(drop=True)[list(LEADERBOARD_COLUMNS)]
 

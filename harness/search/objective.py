@@ -4,7 +4,8 @@ Training, measuring and recording are `run_trial`'s; this only translates.
 Validation accuracy goes to the pruner each epoch (single objective only:
 Optuna does not prune multi-objective studies). Pruned and constraint-rejected
 candidates end as Optuna PRUNED; candidates that failed (NaN loss, out of
-memory, cannot be built) as FAIL with the reason, and count as done.
+memory in training, cannot be built) as FAIL with the reason, and count as done.
+An error of the run instead (`RunError`) is retried, not counted.
 """
 
 from __future__ import annotations
@@ -12,10 +13,16 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ModelError
+from harness.errors import HarnessError, ModelError, first_line
 from harness.search.params import suggest
 from harness.search.samplers import objective_values
-from harness.search.study import STATUS_ATTR, STORE_ID_ATTR, WORKER_ATTR, this_worker
+from harness.search.study import (
+    STATUS_ATTR,
+    STORE_ID_ATTR,
+    WORKER_ATTR,
+    retry_trial,
+    this_worker,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -26,11 +33,18 @@ if TYPE_CHECKING:
     from harness.store import Store
     from harness.trial import Constraints
 
-__all__ = ["CandidateFailed", "Objective", "best_text", "is_protected"]
+__all__ = ["CandidateFailed", "Objective", "RunError", "best_text", "is_protected"]
 
 
 class CandidateFailed(Exception):
     """The candidate itself failed (not the worker): recorded, counted, not retried."""
+
+
+class RunError(Exception):
+    """The run failed, not the candidate (out of memory while measuring, a driver error,
+    a bug of ours): the trial is FAIL with status "error" and the error's type, not
+    counted, and queued again with its parameters like a dead worker's trial; after
+    MAX_RETRY retries the error itself stops the search."""
 
 
 class Objective:
@@ -96,6 +110,15 @@ class Objective:
             # the images): a property of the candidate, so the search goes on.
             self._finish(trial, shown, "failed", {"reason": str(error)})
             raise CandidateFailed(str(error)) from None
+        except (HarnessError, optuna.TrialPruned):
+            raise  # bad input or the environment (one line from the CLI); a pruned trial
+        except Exception as error:  # an error of the run, whatever its type: see RunError
+            reason = f"{type(error).__name__}: {first_line(error)}"
+            retried = retry_trial(trial.study, trial.number)
+            self._finish(trial, shown, "error", {"reason": reason})
+            if not retried:
+                raise  # the same error MAX_RETRY times over: the run stops with it
+            raise RunError(reason) from error
 
         attrs = {
             STORE_ID_ATTR: outcome.trial_id,

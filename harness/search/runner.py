@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from harness.search.objective import CandidateFailed, Objective, best_text
+from harness.search.objective import CandidateFailed, Objective, RunError, best_text
 from harness.search.settings import Search, SearchSettings
 from harness.search.study import (
     StaleTrials,
@@ -25,6 +25,7 @@ from harness.search.study import (
     fail_stale,
     open_storage,
     open_study,
+    stored_arch,
 )
 from harness.search.workers import run_workers
 
@@ -105,7 +106,8 @@ def run_worker(search: Search, store: Store, *, progress: Progress | None = None
     ran = 0
     while counted_trials(study) < search.n_trials:
         # One trial per call, so that the total is checked between trials.
-        study.optimize(objective, n_trials=1, catch=(CandidateFailed,))
+        # A run error's trial is queued again (harness.search.objective): go on to it.
+        study.optimize(objective, n_trials=1, catch=(CandidateFailed, RunError))
         ran += 1
         if progress is not None:
             progress.set_best(best_text(study))
@@ -207,11 +209,10 @@ def _params_key(params: dict[str, Any], space: Any = None) -> tuple:
     R*16 reached from both directions of a split)."""
     if space is None:
         return tuple(sorted((k, str(v)) for k, v in params.items()))
-    try:
-        arch = space.arch_from_params(params)
-        names = set(space.encoding.names())
-    except Exception:  # parameters of another space version: compare them as they are
+    arch = stored_arch(space, params)
+    if arch is None:  # parameters of another space version: compare them as they are
         return _params_key(params)
+    names = set(space.encoding.names())
     rest = tuple(sorted((k, str(v)) for k, v in params.items() if k not in names))
     return (arch, rest)
 

@@ -8,21 +8,24 @@ is failed by `optuna.storages.fail_stale_trials` (which Optuna runs before
 each trial, and `harness run` as it prepares), our row of it is marked
 `interrupted` by `StaleTrials`, and it is retried with the same parameters
 (Optuna's `RetryFailedTrialCallback`). A worker killed on this machine is
-noticed after the grace period, like one anywhere else.
+noticed after the grace period, like one anywhere else. A trial that an error of
+the run failed (out of memory while measuring, a driver, a bug) is retried the
+same way, at once (`retry_trial`).
 """
 
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import ConfigError, StoreError, first_line
+from harness.errors import ConfigError, GrammarError, StoreError, first_line
 
 if TYPE_CHECKING:
     import optuna
 
     from harness.search.settings import Search
+    from harness.search.space import SearchSpace
     from harness.store import Store
 
 __all__ = [
@@ -33,6 +36,8 @@ __all__ = [
     "StaleTrials",
     "fail_stale",
     "open_study",
+    "retry_trial",
+    "stored_arch",
     "this_worker",
 ]
 
@@ -96,7 +101,8 @@ def open_storage(
 
 
 def _retry_callback() -> Callable[[Any, Any], None]:
-    """Optuna's retry of a trial failed by a stale heartbeat (renamed in Optuna 4.9)."""
+    """Optuna's retry of a failed trial: a copy with its parameters, queued, at most
+    MAX_RETRY times (a stale heartbeat's callback, renamed in Optuna 4.9)."""
     import optuna
 
     storages = optuna.storages
@@ -125,6 +131,17 @@ class StaleTrials:
         self.store.interrupt_optuna_trial(self.search.study, trial.number, reason)
         self.retry(study, trial)
         self.recovered += 1
+
+
+def retry_trial(study: optuna.Study, number: int) -> bool:
+    """Queue trial `number` again with its parameters, as a dead worker's trial is;
+    False when it has been retried MAX_RETRY times already (nothing queued)."""
+    trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
+    # Optuna's callback keeps the history in the copies and stops after MAX_RETRY.
+    if len(trial.system_attrs.get("retry_history", [])) >= MAX_RETRY:
+        return False
+    _retry_callback()(study, trial)
+    return True
 
 
 def fail_stale(study: optuna.Study) -> None:
@@ -200,6 +217,16 @@ def open_study(
     return study
 
 
+def stored_arch(space: SearchSpace, params: Mapping[str, Any]) -> str | None:
+    """The architecture a stored trial's parameters name in `space`; None when they are
+    parameters of another version of the space: a position, split or key it lacks
+    (KeyError), a value it cannot read (ValueError), no blocks at all (GrammarError)."""
+    try:
+        return space.arch_from_params(params)
+    except (KeyError, ValueError, GrammarError):
+        return None
+
+
 def known_params(study: optuna.Study) -> list[dict[str, Any]]:
     """The parameters of every trial done, running or queued (not failed): what enqueueing
     again would repeat."""
@@ -233,7 +260,8 @@ def enqueue_named(study: optuna.Study, search: Search) -> int:
 
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count towards --trials: finished with a result, pruned, failed by the
-    candidate itself, or running now. Trials failed by a dead worker are retried instead."""
+    candidate itself, or running now. Trials failed by a dead worker or by an error of the
+    run (harness.search.objective) are retried instead."""
     import optuna
 
     states = optuna.trial.TrialState
