@@ -41,7 +41,7 @@ def test_without_yes_only_shows(cache, capsys):
 @pytest.mark.parametrize("flag", ["--yes", "--cache"])
 def test_yes_deletes_entries_and_nothing_else(cache, capsys, tmp_path, monkeypatch, flag):
     monkeypatch.chdir(tmp_path)
-    Store().close()  # the default database, results/harness.db under the current folder
+    Store().prepare().close()  # the default database, results/harness.db under the current folder
     (tmp_path / "reports").mkdir()
     (tmp_path / "reports" / "s.html").write_text("<html>")
     size = sum(p.stat().st_size for p in entries(cache))
@@ -56,11 +56,42 @@ def test_yes_deletes_entries_and_nothing_else(cache, capsys, tmp_path, monkeypat
     assert len(entries(cache)) == 1
 
 
-def test_an_emptied_folder_is_removed(tmp_path, capsys):
+def test_emptying_keeps_the_folder_itself(tmp_path, capsys):
+    # It may be a $HARNESS_CACHE the user made; "empties the cache" (README) is its contents.
     folder = tmp_path / "c"
     load_dataset("synthetic?n=60&size=16", cache_dir=folder)
     assert main(["clean", "--cache-dir", str(folder), "--yes"]) == 0
     assert "deleted 1 entries" in capsys.readouterr().out
-    assert not folder.exists()
+    assert folder.is_dir() and list(folder.iterdir()) == []
     assert main(["clean", "--cache-dir", str(folder)]) == 0
-    assert "not created yet" in capsys.readouterr().out
+    assert f"data cache: {folder} (0 entries, 0 B)" in capsys.readouterr().out
+
+
+def test_supernet_checkpoints_are_cache_entries_too(tmp_path, capsys, monkeypatch):
+    """The supernet keeps its checkpoints in the cache (README); --yes deletes them, and
+    their half-written temporary files, but nothing else in supernets/."""
+    from types import SimpleNamespace
+
+    from harness.estimate.supernet import default_checkpoint
+    from harness.output import write_text_atomic
+
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("HARNESS_CACHE", str(folder))
+    load_dataset("synthetic?n=60&size=16")
+    checkpoint = default_checkpoint(SimpleNamespace(name="rir_orderings"), "0123456789abcdef" * 2)
+    assert checkpoint.parent == folder / "supernets"
+    write_text_atomic(checkpoint, "weights")
+    partial = checkpoint.with_name(f".{checkpoint.name}.k2j4_x9.partial")  # atomic_path's name
+    partial.write_text("half")
+    (folder / "supernets" / "mine.pt").write_text("kept")
+    assert main(["clean", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["entries"] == 3 and info["other_files"] == 1
+    assert main(["clean", "--yes", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["deleted"] == 3
+    assert not checkpoint.exists() and not partial.exists() and entries(folder) == []
+    assert [p.name for p in (folder / "supernets").iterdir()] == ["mine.pt"]
+    (folder / "supernets" / "mine.pt").unlink()
+    write_text_atomic(checkpoint, "weights")
+    assert main(["clean", "--yes"]) == 0
+    assert list(folder.iterdir()) == []  # supernets/, made by the supernet, goes when emptied

@@ -21,7 +21,7 @@ def backend_url(request, tmp_path):
         url = f"sqlite:///{tmp_path}/results.db"
     else:
         url = request.getfixturevalue("fresh_postgres_url")
-    Store(url).close()
+    Store(url).prepare().close()
     return url
 
 
@@ -62,7 +62,7 @@ def test_existing_database_is_writable_and_left_unchanged(backend_url, capsys, t
 
 def test_read_only_database_is_reported(tmp_path, capsys):
     path = tmp_path / "ro.db"
-    Store(f"sqlite:///{path}").close()
+    Store(f"sqlite:///{path}").prepare().close()
     info = doctor_json(capsys, "--db", f"sqlite:///file:{path}?mode=ro&uri=true")["database"]
     assert info["exists"] is True and info["writable"] is False
     assert "readonly" in info["problem"]

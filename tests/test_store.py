@@ -492,7 +492,7 @@ def test_current_models_match_latest_frozen_schema(tmp_path):
     # Version 3 adds only an index; version 4 the estimates table (V4_SQLITE).
     assert SCHEMA_VERSION == 4, "add V{n}_SQLITE for the new version and compare against it"
     write_by_hand(tmp_path / "frozen.db", V4_SQLITE)
-    Store(sqlite_url(tmp_path / "fresh.db")).close()
+    Store(sqlite_url(tmp_path / "fresh.db")).prepare().close()
     assert columns_of(tmp_path / "fresh.db") == columns_of(tmp_path / "frozen.db")
 
 
@@ -547,7 +547,9 @@ def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
     monkeypatch.setitem(migrations.STEPS, 2, add_notes)
     monkeypatch.setitem(migrations.STEPS, 3, fill_notes)
     monkeypatch.setitem(migrations.STEPS, 4, lambda connection: ran.append(4))
-    with Store(sqlite_url(path)) as store:
+    Store(sqlite_url(path)).close()
+    assert ran == []  # opening only checks; the first use migrates
+    with Store(sqlite_url(path)).prepare() as store:
         assert ran == [1, 2, 3, 4]
         assert_old_data_intact(store)
         with store.engine.connect() as connection:
@@ -556,7 +558,7 @@ def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
         assert connection.execute("SELECT notes FROM harness_trials").fetchall() == [("migrated",)]
     connection.close()
     # Opening again does not migrate twice.
-    Store(sqlite_url(path)).close()
+    Store(sqlite_url(path)).prepare().close()
     assert ran == [1, 2, 3, 4]
 
     # Back to the real code: the file is now newer than it.
@@ -576,7 +578,7 @@ def test_failed_migration_step_leaves_old_version(tmp_path, monkeypatch):
     monkeypatch.setattr(migrations, "SCHEMA_VERSION", 2)
     monkeypatch.setitem(migrations.STEPS, 1, broken)
     with pytest.raises(RuntimeError, match="half-way"):
-        Store(sqlite_url(path))
+        Store(sqlite_url(path)).prepare()
     monkeypatch.undo()
     with Store(sqlite_url(path)) as store:  # rolled back: still version 1, nothing lost
         assert_old_data_intact(store)
@@ -584,7 +586,7 @@ def test_failed_migration_step_leaves_old_version(tmp_path, monkeypatch):
 
 def test_newer_schema_is_refused(tmp_path):
     path = tmp_path / "future.db"
-    Store(sqlite_url(path)).close()
+    Store(sqlite_url(path)).prepare().close()
     with sqlite3.connect(path) as connection:
         connection.execute("UPDATE harness_meta SET value = '99' WHERE key = 'schema_version'")
     connection.close()
@@ -754,7 +756,7 @@ def test_studies_command(filled_db, capsys):
 
 def test_empty_database_says_so(tmp_path, capsys):
     url = sqlite_url(tmp_path / "empty.db")
-    Store(url).close()
+    Store(url).prepare().close()
     assert main(["trials", "--db", url]) == 0
     assert "no trials in" in capsys.readouterr().err
     assert main(["studies", "--db", url, "--format", "json"]) == 0

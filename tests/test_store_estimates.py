@@ -53,7 +53,7 @@ def test_version_3_file_gets_the_table_once_and_keeps_its_trials(tmp_path, recor
                 candidate, "synflow", 12.5, seconds=0.2, data_fingerprint="fp", seed=0
             )
             assert store.find_estimate(candidate, "synflow", data_fingerprint="fp", seed=0)
-        Store(_url(path)).close()
+        Store(_url(path)).prepare().close()
     assert ran == [3] and SCHEMA_VERSION == 4
     assert "harness_estimates" in _tables(path)
 

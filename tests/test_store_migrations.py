@@ -127,7 +127,7 @@ def test_version_2_file_is_upgraded_to_the_fresh_shape_and_keeps_its_results(tmp
         assert list(frame["status"]) == ["complete", "failed"]
         assert frame.loc[0, "latency_ms"] == 3.0
     assert version(path) == SCHEMA_VERSION == 4
-    Store(sqlite_url(tmp_path / "fresh.db")).close()
+    Store(sqlite_url(tmp_path / "fresh.db")).prepare().close()
     assert shape(path) == shape(tmp_path / "fresh.db")
     plan = str(sqlite(path, REUSE_QUERY))
     assert "ix_harness_trials_reuse" in plan and "status=?" in plan
@@ -144,7 +144,7 @@ def test_the_step_runs_once_and_new_results_join_the_old(tmp_path):
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(migrations.STEPS, 2, counted)
-        Store(sqlite_url(path)).close()
+        Store(sqlite_url(path)).prepare().close()
         with Store(sqlite_url(path)) as store:
             study = store.ensure_study("old")
             trial = store.start_trial(

@@ -104,7 +104,7 @@ def test_an_explicit_path_in_a_missing_folder_is_refused(tmp_path):
         Store(sqlite_url(path))
     assert not (tmp_path / "typo").exists()
     (tmp_path / "typo" / "deeper").mkdir(parents=True)
-    Store(sqlite_url(path)).close()  # once the folder exists, a new database is fine
+    Store(sqlite_url(path)).prepare().close()  # once the folder exists, a new database is fine
     assert path.is_file()
 
 
@@ -120,7 +120,7 @@ def test_run_with_a_db_in_a_missing_folder_is_one_line(tmp_path, monkeypatch, ca
 def test_the_default_database_folder_is_still_created(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HARNESS_DB", raising=False)
-    Store().close()
+    Store().prepare().close()
     assert (tmp_path / "results" / "harness.db").is_file()
 
 

@@ -1,4 +1,10 @@
-"""`harness clean`: the data cache's folder and size; `--yes` deletes its entries."""
+"""`harness clean`: the cache's folder and size; `--yes` empties it.
+
+The cache holds parsed datasets (harness.data.cache) and, in its `supernets/`
+folder, supernet checkpoints (harness.estimate.supernet.default_checkpoint).
+Emptying it deletes both and keeps the folder itself: it may be a $HARNESS_CACHE
+the user made (or shares), and the next load writes into it again.
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ from pathlib import Path
 # writing. Only these are deleted, so a $HARNESS_CACHE pointed at a shared folder
 # loses nothing else.
 _ENTRY = re.compile(r"^[\w.-]+-[0-9a-f]{24}(\.npz|.*\.tmp)$")
+# Supernet checkpoints: SPACE-<16 hex>.pt, and .SPACE-<16 hex>.pt.XXXX.partial while
+# harness.output.atomic_path writes one.
+SUPERNETS = "supernets"
+_CHECKPOINT = re.compile(r"^\.?[\w.-]+-[0-9a-f]{16}\.pt(\.\w+\.partial)?$")
 
 
 @dataclass(frozen=True)
@@ -43,14 +53,21 @@ def cache_usage(folder: str | Path | None = None) -> CacheUsage:
     from harness.data.cache import default_cache_dir
 
     root = Path(folder).expanduser() if folder is not None else default_cache_dir()
-    entries, size, other = [], 0, 0
+    entries, other = [], 0
+    supernets = root / SUPERNETS
     if root.is_dir():
         for path in sorted(root.iterdir()):
-            if path.is_file() and _ENTRY.match(path.name):
+            if path.is_file() and not path.is_symlink() and _ENTRY.match(path.name):
                 entries.append(path)
-                size += path.stat().st_size
+            elif path != supernets or not path.is_dir() or path.is_symlink():
+                other += 1
+    if supernets.is_dir() and not supernets.is_symlink():
+        for path in sorted(supernets.iterdir()):
+            if path.is_file() and not path.is_symlink() and _CHECKPOINT.match(path.name):
+                entries.append(path)
             else:
                 other += 1
+    size = sum(path.stat().st_size for path in entries)
     return CacheUsage(root, entries, size, other)
 
 
@@ -66,18 +83,21 @@ def format_bytes(count: int) -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "clean",
-        help="show the data cache's folder and size; --yes deletes it",
+        help="show the cache's folder and size; --yes empties it",
         description=(
             "Show the folder where parsed datasets are cached (.npz files, so that a second "
-            "load skips the parsing) and its size; with --yes (or --cache) delete the cache "
-            "entries. The cache is $HARNESS_CACHE, else ~/.cache/harness; set HARNESS_CACHE to "
-            "move it, or pass --cache-dir. It has no size limit: each distinct dataset spec and "
-            "file version adds one entry, and an entry whose source changed is never read "
-            "again. Only cache entries are deleted: results/, the results database and reports "
-            "are never touched."
+            "load skips the parsing) and supernet checkpoints are kept (supernets/*.pt), and "
+            "its size; with --yes (or --cache) delete both and keep the folder. The cache is "
+            "$HARNESS_CACHE, else ~/.cache/harness; set HARNESS_CACHE to move it, or pass "
+            "--cache-dir. It has no size limit: each distinct dataset spec and file version "
+            "adds one entry, and an entry whose source changed is never read again. Only cache "
+            "entries are deleted: other files in the folder, results/, the results database "
+            "and reports are never touched."
         ),
     )
-    parser.add_argument("--yes", "-y", action="store_true", help="delete the cache entries")
+    parser.add_argument(
+        "--yes", "-y", action="store_true", help="delete the cache entries and checkpoints"
+    )
     parser.add_argument("--cache", action="store_true", help="same as --yes: delete the cache")
     add_cache_dir_arg(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -112,8 +132,9 @@ def run(args: argparse.Namespace) -> int:
                 raise ConfigError(f"cannot delete {path}: {error.strerror or error}") from None
             deleted += 1
             freed += size
-        if usage.folder.is_dir() and not any(usage.folder.iterdir()):
-            usage.folder.rmdir()
+        supernets = usage.folder / SUPERNETS
+        if supernets.is_dir() and not supernets.is_symlink() and not any(supernets.iterdir()):
+            supernets.rmdir()  # made by the supernet; the cache folder itself stays
     if args.json:
         record = {**usage.to_dict(), "deleted": deleted, "freed_bytes": freed}
         print(json.dumps(record, indent=2))

@@ -106,13 +106,18 @@ def cuda_info() -> dict[str, Any]:
 
 def database_info(url: str | None) -> dict[str, Any]:
     """The database's state, read without creating, migrating or changing anything."""
-    from sqlalchemy import false, update
     from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
     from harness.errors import StoreError
     from harness.store import SCHEMA_VERSION, mask_url, resolve_db_url, schema_version
-    from harness.store.engine import WRITE_OPTION, create_store_engine, describe_error, sqlite_path
-    from harness.store.models import Meta
+    from harness.store.engine import (
+        create_store_engine,
+        describe_error,
+        explain_open_error,
+        read_only_location,
+        sqlite_path,
+    )
+    from harness.store.migrations import check_ours
 
     raw = resolve_db_url(url)
     info: dict[str, Any] = {"url": mask_url(raw), "path": None, "exists": None}
@@ -129,17 +134,51 @@ def database_info(url: str | None) -> dict[str, Any]:
             info["problem"] = f"cannot create {path}: no write permission on its folder"
         return info
     try:
-        engine = create_store_engine(raw, create=False)
+        # Read with a read-only engine; the write check's engine leaves the journal mode
+        # alone (a writing Store would switch the file to WAL for good).
+        reader = create_store_engine(raw, read_only=True)
     except StoreError as error:
         info["problem"] = str(error)
         return info
     info["exists"] = True
     try:
-        with engine.connect() as connection:
+        with reader.connect() as connection:
             version = schema_version(connection)
-        info["schema_version"] = version
+            info["schema_version"] = version
+            if version == 0:
+                check_ours(connection, info["url"])
         if version > SCHEMA_VERSION:
             info["problem"] = f"schema {version} is newer than this harness ({SCHEMA_VERSION})"
+        place = read_only_location(path) if path is not None else None
+        if place is not None:
+            info.update(writable=False, problem=place)
+            return info
+        _check_writable(raw, version)
+        info["writable"] = True
+    except SQLAlchemyError as error:
+        info["writable"] = False
+        info["problem"] = describe_error(error)
+        try:  # "unable to open database file" on read-only media: say where and why
+            explain_open_error(raw, error, info["url"], reading=True)
+        except StoreError as explained:
+            info["problem"] = str(explained)
+    except StoreError as error:
+        info["problem"] = str(error)
+    finally:
+        reader.dispose()
+    return info
+
+
+def _check_writable(url: str, version: int) -> None:
+    """Take the write lock in a transaction that is rolled back (SQLite: BEGIN IMMEDIATE);
+    on PostgreSQL an UPDATE of no row also checks the write privilege."""
+    from sqlalchemy import false, update
+
+    from harness.store.engine import WRITE_OPTION, create_store_engine
+    from harness.store.models import Meta
+
+    engine = create_store_engine(url, create=False, wal=False)
+    try:
         writer = engine.execution_options(**{WRITE_OPTION: True})
         with writer.connect() as connection:
             transaction = connection.begin()  # SQLite: BEGIN IMMEDIATE takes the write lock
@@ -149,15 +188,8 @@ def database_info(url: str | None) -> dict[str, Any]:
                     connection.execute(update(Meta).where(false()).values(value=Meta.value))
             finally:
                 transaction.rollback()
-        info["writable"] = True
-    except SQLAlchemyError as error:
-        info["writable"] = False
-        info["problem"] = describe_error(error)
-    except StoreError as error:
-        info["problem"] = str(error)
     finally:
         engine.dispose()
-    return info
 
 
 def _creatable(path: Path) -> bool:

@@ -13,6 +13,12 @@ and SQLAlchemy's `begin` event emitting our BEGIN: the recipe of SQLAlchemy's
 SQLite dialect docs ("Serializable isolation / Savepoints / Transactional DDL").
 Read transactions use a plain (deferred) BEGIN. `setup_sqlite` is that recipe's
 one home: Optuna's engine on the same file uses it too (`harness.search.study`).
+
+WAL mode stays with the file, so it is switched on only by the engine that
+writes (`create_store_engine` without `read_only`, which `Store` opens once
+it has checked, read-only, that the file is ours). An in-memory SQLite URL
+(`sqlite://`, what `sqlite:///$UNSET` becomes) is refused: every connection
+would get a database of its own, and nothing recorded would outlive the command.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 
 from harness.errors import StoreError, first_line
 
@@ -36,10 +42,16 @@ __all__ = [
     "CONNECT_TIMEOUT_S",
     "DEFAULT_DB_URL",
     "ENV_VAR",
+    "check_not_in_memory",
+    "check_writable_location",
     "create_store_engine",
     "engine_options",
+    "explain_open_error",
+    "is_in_memory",
+    "probe_engine",
     "mask_url",
     "resolve_db_url",
+    "read_only_location",
     "setup_sqlite",
     "sqlite_path",
 ]
@@ -116,7 +128,27 @@ def sqlite_path(url: str | URL) -> Path | None:
     return Path(database)
 
 
-def create_store_engine(url: str, *, create: bool = True, read_only: bool = False) -> Engine:
+def is_in_memory(url: str | URL) -> bool:
+    """Whether a SQLite URL names a database that lives only as long as its connection:
+    `sqlite://`, `sqlite:///`, `sqlite:///:memory:` and the `file::memory:` and
+    `mode=memory` URI forms."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return False
+    database = parsed.database or ""
+    return (
+        database in ("", ":memory:")
+        or database.startswith("file::memory:")
+        or parsed.query.get("mode") == "memory"
+        or (database.startswith("file:") and "mode=memory" in database)
+    )
+
+
+def create_store_engine(
+    url: str, *, create: bool = True, read_only: bool = False, wal: bool = True
+) -> Engine:
     """An engine for `url`, checked by connecting once; StoreError on any failure.
 
     `create=False` refuses to create a missing SQLite file. Only the default
@@ -124,7 +156,8 @@ def create_store_engine(url: str, *, create: bool = True, read_only: bool = Fals
     --db or $HARNESS_DB must exist, so that a typo does not start a new,
     empty database somewhere else. `read_only` opens a SQLite file with
     `mode=ro`, so that SQLite itself refuses any write (and a 0-byte file
-    stays 0 bytes); it implies `create=False`.
+    stays 0 bytes); it implies `create=False`. `wal=False` leaves a SQLite
+    file's journal mode as it is (`harness doctor`'s write check).
     """
     from sqlalchemy import create_engine
     from sqlalchemy.engine import make_url
@@ -137,7 +170,9 @@ def create_store_engine(url: str, *, create: bool = True, read_only: bool = Fals
         raise StoreError(f"cannot parse database URL {shown!r}: {first_line(error)}") from None
 
     backend = parsed.get_backend_name()
+    path = None
     if backend == "sqlite":
+        check_not_in_memory(url, shown)
         path = sqlite_path(parsed)
         if path is not None:
             _check_sqlite_path(path, url, shown, create=create and not read_only)
@@ -157,14 +192,115 @@ def create_store_engine(url: str, *, create: bool = True, read_only: bool = Fals
         raise StoreError(f"cannot use database URL {shown!r}: {first_line(error)}") from None
 
     if backend == "sqlite":
-        setup_sqlite(engine, wal=not read_only)
+        setup_sqlite(engine, wal=wal and not read_only)
     try:
         with engine.connect():
             pass
     except (SQLAlchemyError, OSError) as error:
         engine.dispose()
+        explain_open_error(url, error, shown, reading=read_only)
         raise StoreError(f"cannot open database {shown}: {describe_error(error)}") from None
     return engine
+
+
+def check_not_in_memory(url: str, shown: str | None = None) -> None:
+    """StoreError for an in-memory SQLite URL (see `is_in_memory`)."""
+    if is_in_memory(url):
+        shown = shown or mask_url(url)
+        unset = " (was a variable in it unset?)" if shown.endswith(":///") else ""
+        raise StoreError(
+            f"database URL {shown!r}{unset} names no file: an in-memory database keeps "
+            f"nothing after the command ends; give a path, e.g. {DEFAULT_DB_URL}"
+        )
+
+
+def explain_open_error(url: str | URL, error: BaseException, shown: str, *, reading: bool) -> None:
+    """SQLite's "unable to open database file" or "attempt to write a readonly database"
+    about a file in a read-only place, as a StoreError that says which place and what
+    to do; nothing for any other error (the caller reports it). `url` may be the
+    `file:` URI of a read-only engine."""
+    from sqlalchemy.engine import make_url
+
+    text = describe_error(error).lower()
+    if "unable to open" not in text and "readonly" not in text:
+        return
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite" or is_in_memory(parsed):
+        return
+    database = parsed.database or ""
+    if database.startswith("file:"):
+        database = unquote(database.removeprefix("file:").partition("?")[0])
+    path = Path(database)
+    if database and path.exists():
+        _check_location(path, shown, reading=reading)
+
+
+def check_writable_location(path: Path, shown: str) -> None:
+    """StoreError, before any work, when results cannot be written to the SQLite file
+    `path` (see `read_only_location`)."""
+    _check_location(path, shown, reading=False)
+
+
+def _check_location(path: Path, shown: str, *, reading: bool) -> None:
+    problem = read_only_location(path)
+    if problem is None:
+        return
+    if reading:
+        # Reading a WAL-mode file needs its -shm file, which SQLite creates beside it.
+        raise StoreError(
+            f"cannot read {shown}: {problem}, and SQLite must create {path.name}-shm "
+            f"beside a WAL-mode database to read it; copy {path.name} to a writable "
+            "folder and pass the copy with --db"
+        )
+    raise StoreError(
+        f"cannot record results in {shown}: {problem}; copy {path.name} to a writable "
+        "folder (or get write permission) and pass the copy with --db"
+    )
+
+
+def read_only_location(path: Path) -> str | None:
+    """Why results cannot be written to the SQLite file `path` (a read-only file system,
+    a folder or file without write permission), or None. SQLite needs the folder too:
+    a WAL-mode database keeps its -wal and -shm files beside the file."""
+    folder = path.absolute().parent
+    try:
+        read_only_fs = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+    except OSError:
+        read_only_fs = False
+    if read_only_fs:
+        return f"{folder} is on a read-only file system"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"folder {folder} is not writable"
+    if path.exists() and not os.access(path, os.W_OK):
+        return f"{path} is read-only"
+    return None
+
+
+def probe_engine(url: str) -> Engine | None:
+    """A read-only engine on the database that a writing `Store` will use, so that it is
+    checked before anything in it changes; None for a SQLite file not created yet, once
+    its folder is known to be writable (or to be the default's results/, made later)."""
+    from sqlalchemy.exc import ArgumentError
+
+    shown = mask_url(url)
+    try:
+        in_memory, path = is_in_memory(url), sqlite_path(url)
+    except (ArgumentError, ValueError):
+        in_memory, path = False, None  # create_store_engine says what is wrong with it
+    if in_memory:
+        check_not_in_memory(url, shown)
+    if path is not None and not path.exists():
+        folder = path.parent
+        if not folder.is_dir() and url != DEFAULT_DB_URL:
+            _check_sqlite_path(path, url, shown, create=True)  # the missing-folder error
+        while not folder.is_dir() and folder != folder.parent:
+            folder = folder.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise StoreError(f"cannot create {shown}: no write permission in {folder}")
+        return None
+    if path is not None:
+        check_writable_location(path, shown)
+    return create_store_engine(url, create=False, read_only=True)
 
 
 def _check_sqlite_path(path: Path, url: str, shown: str, *, create: bool) -> None:

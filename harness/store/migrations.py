@@ -15,6 +15,10 @@ to `old + 1`, using `operations(connection)` (Alembic's operations, with
 tests (tests/test_store.py, tests/test_store_migrations.py) so that a file
 written by the old version keeps being opened.
 
+Only our own databases are changed: `check_ours` refuses one that has no
+`harness_meta` but holds tables, unless they are all Optuna's (its storage, which
+harness shares). Another program's file gets no tables and keeps its journal mode.
+
 Read-only commands (`Store(create=False)`) never migrate: they read a database
 of version `OLDEST_READABLE` or newer as it is, so a step after that version
 must not drop or rename anything the reads use (2 -> 3 only swaps an index, 3 -> 4
@@ -27,7 +31,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import StoreError
-from harness.store.engine import WRITE_OPTION, describe_error, mask_url
+from harness.store.engine import WRITE_OPTION, describe_error, explain_open_error, mask_url
 from harness.store.models import Base, Meta
 
 if TYPE_CHECKING:
@@ -35,8 +39,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "OLDEST_READABLE",
+    "OPTUNA_TABLES",
     "SCHEMA_VERSION",
     "STEPS",
+    "check_migratable",
+    "check_ours",
     "check_readable",
     "migrate",
     "operations",
@@ -86,6 +93,26 @@ STEPS: dict[int, Callable[[Connection], None]] = {
     3: _add_estimates,
 }
 
+# The tables of Optuna's RDBStorage (optuna/storages/_rdb/models.py; a test compares
+# them with the installed Optuna's) and the Alembic stamp it writes beside them.
+OPTUNA_TABLES = frozenset(
+    {
+        "studies",
+        "study_directions",
+        "study_system_attributes",
+        "study_user_attributes",
+        "trial_heartbeats",
+        "trial_intermediate_values",
+        "trial_params",
+        "trial_system_attributes",
+        "trial_user_attributes",
+        "trial_values",
+        "trials",
+        "version_info",
+        "alembic_version",
+    }
+)
+
 # Key of PostgreSQL's advisory lock held while migrating ("harness" in ASCII, fits a bigint).
 _PG_LOCK_KEY = 0x68_61_72_6E_65_73_73
 
@@ -109,6 +136,45 @@ def schema_version(connection: Connection) -> int:
         ) from None
 
 
+def check_ours(connection: Connection, url: str) -> None:
+    """StoreError unless a database without harness tables (version 0) is empty or
+    Optuna's storage: another program's tables are not ours to add to."""
+    from sqlalchemy import inspect
+
+    inspector = inspect(connection)
+    names = set(inspector.get_table_names()) | set(inspector.get_view_names())
+    if not names:
+        return
+    if names <= OPTUNA_TABLES and "version_info" in names:
+        columns = {column["name"] for column in inspector.get_columns("version_info")}
+        if {"schema_version", "library_version"} <= columns:
+            return
+    listed = ", ".join(sorted(names)[:5]) + (", ..." if len(names) > 5 else "")
+    raise StoreError(
+        f"{url} is not a harness database: it holds another program's tables ({listed}), "
+        "and harness changes nothing in it; give harness a file of its own with --db"
+    )
+
+
+def check_migratable(engine: Engine, *, shown: str | None = None) -> int:
+    """The database's version, once known to be ours (or empty, or Optuna's) and not
+    newer than this code; StoreError otherwise. Writes nothing: `engine` may be
+    read-only, so that a refused file is left as it was."""
+    from sqlalchemy.exc import SQLAlchemyError
+
+    url = shown or mask_url(engine.url)
+    try:
+        with engine.connect() as connection:
+            found = schema_version(connection)
+            if found == 0:
+                check_ours(connection, url)
+    except SQLAlchemyError as error:
+        explain_open_error(engine.url, error, url, reading=True)
+        raise StoreError(f"cannot read {url}: {describe_error(error)}") from None
+    _check_not_newer(found, url)
+    return found
+
+
 def operations(connection: Connection) -> Any:
     """Alembic's `Operations` bound to `connection`, for writing migration steps."""
     from alembic.migration import MigrationContext
@@ -128,6 +194,7 @@ def check_readable(engine: Engine, *, shown: str | None = None) -> int:
         with engine.connect() as connection:
             found = schema_version(connection)
     except SQLAlchemyError as error:
+        explain_open_error(engine.url, error, url, reading=True)
         raise StoreError(f"cannot read {url}: {describe_error(error)}") from None
     if found == 0:
         raise StoreError(
@@ -154,9 +221,7 @@ def migrate(engine: Engine, *, shown: str | None = None) -> int:
 
     url = shown or mask_url(engine.url)
     try:
-        with engine.connect() as connection:
-            found = schema_version(connection)
-        _check_not_newer(found, url)
+        found = check_migratable(engine, shown=url)
         if found == SCHEMA_VERSION:
             return found
         with engine.execution_options(**{WRITE_OPTION: True}).begin() as connection:
@@ -165,6 +230,8 @@ def migrate(engine: Engine, *, shown: str | None = None) -> int:
 
                 connection.execute(select(func.pg_advisory_xact_lock(_PG_LOCK_KEY)))
             found = schema_version(connection)
+            if found == 0:
+                check_ours(connection, url)  # another process may have written it meanwhile
             _check_not_newer(found, url)
             _upgrade(connection, found)
         return found
