@@ -15,7 +15,9 @@ after which the letter is accepted by the grammar, the model builder and the CLI
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import inspect
+import math
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +25,14 @@ from timm.models._efficientnet_blocks import InvertedResidual
 from timm.models.resnet import Bottleneck, downsample_conv
 from torch import nn
 
-from harness.errors import ModelError
+from harness.block_params import (
+    BUILT_IN_PARAMS,
+    ParamCheck,
+    check_block_params,
+    declare_block_params,
+    forget_block_params,
+)
+from harness.errors import ConfigError, ModelError
 
 BlockFactory = Callable[..., nn.Module]
 
@@ -32,6 +41,8 @@ __all__ = [
     "BlockSpec",
     "build_block",
     "known_letters",
+    "min_stage_width",
+    "narrowest_conv",
     "register_block",
     "registered_blocks",
     "residual_block",
@@ -45,6 +56,9 @@ class BlockSpec:
     factory: BlockFactory
     description: str
     defaults: dict[str, Any] = field(default_factory=dict)
+    # The fewest output channels at which every conv of the block has at least `floor`
+    # channels: (floor, **params) -> channels. None: the kind states no rule.
+    min_out: Callable[..., int] | None = None
 
 
 _REGISTRY: dict[str, BlockSpec] = {}
@@ -57,20 +71,37 @@ def register_block(
     defaults: dict[str, Any] | None = None,
     *,
     replace: bool = False,
+    params: Mapping[str, ParamCheck] | None = None,
+    min_out: Callable[..., int] | None = None,
 ) -> None:
-    """Make `letter` a block kind of the grammar, built by `factory`."""
+    """Make `letter` a block kind of the grammar, built by `factory`. `params` checks each
+    parameter a user may set (harness.block_params); without it the names are read
+    from the factory's signature and any value is let through."""
     if len(letter) != 1 or not letter.isascii() or not letter.isupper():
         raise ModelError(f"a block letter must be one upper-case ASCII letter, got {letter!r}")
     if letter in _REGISTRY and not replace:
         raise ModelError(
             f"block letter {letter!r} is already registered ({_REGISTRY[letter].description})"
         )
-    _REGISTRY[letter] = BlockSpec(letter, factory, description, dict(defaults or {}))
+    _REGISTRY[letter] = BlockSpec(letter, factory, description, dict(defaults or {}), min_out)
+    declare_block_params(letter, params if params is not None else _signature_params(factory))
+
+
+def _signature_params(factory: BlockFactory) -> dict[str, ParamCheck] | None:
+    """The keyword parameters after (in_chs, out_chs, stride); None if it takes **kwargs."""
+    try:
+        found = list(inspect.signature(factory).parameters.values())[3:]
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return None
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in found):
+        return None
+    return {p.name: lambda _: "" for p in found if p.kind is not inspect.Parameter.VAR_POSITIONAL}
 
 
 def unregister_block(letter: str) -> None:
     """Remove a letter again (tests register temporary kinds)."""
     _REGISTRY.pop(letter, None)
+    forget_block_params(letter)
 
 
 def known_letters() -> tuple[str, ...]:
@@ -81,6 +112,27 @@ def registered_blocks() -> dict[str, BlockSpec]:
     return dict(_REGISTRY)
 
 
+def min_stage_width(floor: int, block_params: Mapping[str, Mapping[str, Any]]) -> int:
+    """The fewest channels a stage may have so that the narrowest conv of any registered
+    kind, with its parameters, has at least `floor` channels: the same for every genotype,
+    so that two orderings on one skeleton get the same widths."""
+    needed = [floor]
+    for letter, spec in _REGISTRY.items():
+        if spec.min_out is None:
+            continue
+        try:
+            needed.append(spec.min_out(floor, **{**spec.defaults, **block_params.get(letter, {})}))
+        except (TypeError, ValueError):
+            continue  # parameters of the wrong type: building the block refuses them, by name
+    return max(needed)
+
+
+def narrowest_conv(module: nn.Module) -> int | None:
+    """The fewest output channels of any conv in `module` (None if it has none)."""
+    widths = [m.out_channels for m in module.modules() if isinstance(m, nn.Conv2d)]
+    return min(widths) if widths else None
+
+
 def build_block(letter: str, in_chs: int, out_chs: int, stride: int, **params: Any) -> nn.Module:
     try:
         spec = _REGISTRY[letter]
@@ -88,6 +140,10 @@ def build_block(letter: str, in_chs: int, out_chs: int, stride: int, **params: A
         raise ModelError(
             f"unknown block {letter!r} (known: {', '.join(known_letters())})"
         ) from None
+    try:
+        check_block_params(letter, params)
+    except ConfigError as error:
+        raise ModelError(str(error)) from None
     return spec.factory(in_chs, out_chs, stride, **{**spec.defaults, **params})
 
 
@@ -111,6 +167,11 @@ def residual_block(
     expansion = Bottleneck.expansion
     if out_chs % expansion:
         raise ModelError(f"R block needs out channels divisible by {expansion}, got {out_chs}")
+    if out_chs % reduction:
+        raise ModelError(
+            f"R block of {out_chs} channels: reduction {reduction} does not divide them "
+            "(its inner width is channels / reduction)"
+        )
     planes = out_chs // expansion
     base_width = 64 * expansion // reduction
     if planes * base_width // 64 < 1:
@@ -168,11 +229,20 @@ def inverted_residual_block(
 
 
 register_block(
-    "R", residual_block, "residual bottleneck (ResNet-50, timm Bottleneck)", {"reduction": 4}
+    "R",
+    residual_block,
+    "residual bottleneck (ResNet-50, timm Bottleneck)",
+    {"reduction": 4},
+    params=BUILT_IN_PARAMS["R"],
+    # The 1x1 compression and the 3x3 run at out / reduction channels.
+    min_out=lambda floor, reduction=4, **_: floor * int(reduction),
 )
 register_block(
     "I",
     inverted_residual_block,
     "inverted residual (MobileNetV2, timm InvertedResidual, ReLU6)",
     {"exp_ratio": 2.0},
+    params=BUILT_IN_PARAMS["I"],
+    # The projection outputs `out`; the expansion (in * exp_ratio) is narrower only below 1.
+    min_out=lambda floor, exp_ratio=2.0, **_: math.ceil(floor / min(1.0, float(exp_ratio))),
 )

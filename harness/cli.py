@@ -61,6 +61,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
+        from harness.signals import stop_on_sigterm
+
+        stop_on_sigterm()  # SIGTERM (timeout, docker stop, Slurm) stops as Ctrl-C does
         # Numeric flags' types (commands/argtypes.py) raise ConfigError while parsing.
         args, extra = parser.parse_known_args(argv)
         if extra:

@@ -92,9 +92,9 @@ class _Pruned(Exception):
 
 def load_trial_dataset(spec: str):
     """Load a data spec once, for several trials on the same data."""
-    from harness.data import load_dataset
+    from harness.data import load_dataset, require_trainable
 
-    return load_dataset(spec)
+    return require_trainable(load_dataset(spec))  # every split holds images
 
 
 def _is_prune_signal(error: BaseException) -> bool:

@@ -101,7 +101,7 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
     )
     group.add_argument(
         "--block-params",
-        type=argtypes.json_table("--block-params"),
+        type=argtypes.block_params("--block-params"),
         metavar="JSON",
         help='per-letter block parameters, e.g. \'{"I": {"exp_ratio": 6}}\'',
     )
@@ -138,7 +138,10 @@ def skeleton_overrides(args: argparse.Namespace) -> dict[str, Any]:
 
 def add_device_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
-        "--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:N"
+        "--device",
+        type=argtypes.device(),
+        default="auto",
+        help="auto (CUDA when present), cpu, cuda, cuda:N",
     )
     parser.add_argument(
         "--threads",

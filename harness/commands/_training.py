@@ -66,7 +66,10 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
         "--protocol", default=None, help="training protocol: fast (default) or paper"
     )
     parser.add_argument(
-        "--device", default=None, help="auto (CUDA when present, the default), cpu, cuda, cuda:N"
+        "--device",
+        type=argtypes.device(),
+        default=None,
+        help="auto (CUDA when present, the default), cpu, cuda, cuda:N",
     )
     parser.add_argument(
         "--threads",

@@ -23,16 +23,20 @@ import os
 from typing import Any, NoReturn
 
 from harness.errors import ConfigError
+from harness.skeleton_limits import MAX_WIDTH as MAX_SKELETON_WIDTH
 
 __all__ = [
     "Number",
     "TextCheck",
+    "block_params",
     "count",
+    "device",
     "finite_float",
     "int_list",
     "int_range",
     "json_table",
     "shape",
+    "study_name",
     "threads",
     "usable_cores",
     "workers",
@@ -43,7 +47,8 @@ MAX_BATCH = 65_536
 MAX_SIDE = 4_096
 MAX_CHANNELS = 64
 MAX_CLASSES = 100_000
-MAX_WIDTH = 16_384
+MAX_WIDTH = MAX_SKELETON_WIDTH
+MAX_STUDY_NAME = 200  # a name to read in a table; 10,000 characters is a pasted mistake
 MAX_DEPTH = 1_024  # the grammar's MAX_BLOCKS
 FOLDS_HINT = " (a test fold, a validation fold and one to train on)"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
@@ -250,3 +255,72 @@ def _has_non_finite(value: Any) -> bool:
 def json_table(flag: str) -> _JsonTable:
     """A JSON flag such as --block-params: refused at parse time if it holds NaN or Infinity."""
     return _JsonTable(flag)
+
+
+class _BlockParams(_JsonTable):
+    def __call__(self, text: str) -> str:
+        from harness.block_params import check_block_params
+
+        super().__call__(text)
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{self.flag} is not valid JSON: {error}") from None
+        if not isinstance(value, dict):
+            _refuse(
+                self.flag, 'must map letters to objects, e.g. \'{"I": {"exp_ratio": 6}}\'', text
+            )
+        for letter, params in value.items():
+            check_block_params(letter, params, f"{self.flag} ")
+        return text
+
+
+def block_params(flag: str = "--block-params") -> _JsonTable:
+    """Per-letter block parameters as JSON, each name and value checked against what the
+    letter's block takes (harness.block_params) while parsing."""
+    return _BlockParams(flag)
+
+
+def _device(text: str) -> str:
+    """auto, cpu, cuda or cuda:N with N a CUDA device torch sees. Other torch device kinds
+    (mps, xpu, meta) parse in torch but train nowhere here: refused before any record."""
+    name = text.strip().lower()
+    kind, _, index = name.partition(":")
+    if name in ("auto", "cpu", "cuda") or (kind == "cuda" and index.isascii() and index.isdigit()):
+        if kind == "cuda":
+            import torch
+
+            count = torch.cuda.device_count()
+            if count == 0:
+                raise ConfigError(f"--device {text} was asked for but torch sees no CUDA device")
+            if index and int(index) >= count:
+                raise ConfigError(
+                    f"--device {text}: torch sees {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
+                )
+        return name
+    _refuse(
+        "--device", "must be auto, cpu, cuda or cuda:N (harness runs on the CPU and CUDA)", text
+    )
+
+
+def device() -> Any:
+    """The --device flag's type: the device name, lower-cased, checked while parsing."""
+    return _device
+
+
+def _study_name(text: str) -> str:
+    shown = repr(text[:40]) + (f"... ({len(text):,} characters)" if len(text) > 40 else "")
+    if not text.strip() or len(text) > MAX_STUDY_NAME:
+        raise ConfigError(f"--study must be 1 to {MAX_STUDY_NAME} characters, got {shown}")
+    try:
+        text.encode("utf-8")  # bytes that are not UTF-8 reach us as lone surrogates
+    except UnicodeEncodeError:
+        raise ConfigError(f"--study must be UTF-8 text, got {shown}") from None
+    if not text.isprintable():
+        raise ConfigError(f"--study must be printable (no tabs, newlines or controls), got {shown}")
+    return text
+
+
+def study_name() -> Any:
+    """The --study flag's type: a name for tables and the database, checked while parsing."""
+    return _study_name

@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+from harness.commands import argtypes
 from harness.commands._training import (
     DEMO_DATA,
     add_folds_arg,
@@ -52,7 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_db_arg(parser)
     parser.add_argument(
-        "--study", default=DEFAULT_STUDY, help=f"study to record under (default {DEFAULT_STUDY})"
+        "--study",
+        type=argtypes.study_name(),
+        default=DEFAULT_STUDY,
+        help=f"study to record under (default {DEFAULT_STUDY})",
     )
     parser.add_argument(
         "--json",

@@ -8,6 +8,7 @@ import sys
 import time
 from pathlib import Path
 
+from harness.commands import argtypes
 from harness.commands.trials import add_db_arg
 
 
@@ -28,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     add_db_arg(parser)
     parser.add_argument(
         "--study",
+        type=argtypes.study_name(),
         action="append",
         metavar="NAME",
         help=(

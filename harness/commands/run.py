@@ -107,7 +107,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="same as --db; a postgresql:// URL lets workers on many machines join one study",
     )
     parser.add_argument(
-        "--study", metavar="NAME", help="study name (default: SPACE-BUDGET, plus a hash of flags)"
+        "--study",
+        type=argtypes.study_name(),
+        metavar="NAME",
+        help="study name (default: SPACE-BUDGET, plus a hash of flags)",
     )
     constraints = parser.add_argument_group(
         "constraints", "candidates over a limit are recorded as pruned before any training"

@@ -59,9 +59,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _list() -> int:
+    """The spaces that load, as a table; a file that does not is named on stderr with its
+    error (and the exit status is 2), so one bad file does not hide the others."""
     import sys
 
     from harness.commands.trials import render_table
+    from harness.errors import ConfigError
     from harness.search import list_spaces, load_space, space_size
     from harness.search.space import looked_in
 
@@ -69,9 +72,13 @@ def _list() -> int:
     if not spaces:
         print(f"no search spaces found (looked in {looked_in()})", file=sys.stderr)
         return 0
-    rows = []
+    rows, errors = [], []
     for name in spaces:
-        space = load_space(name)
+        try:
+            space = load_space(name)
+        except ConfigError as error:
+            errors.append(str(error))
+            continue
         rows.append(
             [
                 name,
@@ -81,8 +88,11 @@ def _list() -> int:
                 space.description,
             ]
         )
-    print(render_table(["space", "protocol", "architectures", "size", "description"], rows))
-    return 0
+    if rows:
+        print(render_table(["space", "protocol", "architectures", "size", "description"], rows))
+    for error in errors:
+        print(f"harness: error: {error}", file=sys.stderr)
+    return 2 if errors else 0
 
 
 def _show(args: argparse.Namespace) -> int:
@@ -98,8 +108,14 @@ def _show(args: argparse.Namespace) -> int:
     size = space_size(space).describe()
     found = None
     if not args.no_flops:
-        scale = get_budget(args.budget).width_scale if args.budget else 1.0
-        found = flops_range(space, input_shape=shape, num_classes=args.classes, width_scale=scale)
+        budget = get_budget(args.budget) if args.budget else None
+        found = flops_range(
+            space,
+            input_shape=shape,
+            num_classes=args.classes,
+            width_scale=budget.width_scale if budget else 1.0,
+            budget_skeleton=budget.skeleton if budget else None,
+        )
     print(f"space:       {space.name}  ({space.path})")
     if space.description:
         print(f"description: {space.description}")

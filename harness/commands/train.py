@@ -7,6 +7,7 @@ import json
 import sys
 import time
 
+from harness.commands import argtypes
 from harness.commands._training import (
     DEMO_DATA,
     DEMO_WIDTH_MULT,
@@ -43,7 +44,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("arch", metavar="ARCH", help="block string, named ordering or timm:NAME")
     add_db_arg(parser)
     parser.add_argument(
-        "--study", default=DEFAULT_STUDY, help=f"study to record under (default {DEFAULT_STUDY})"
+        "--study",
+        type=argtypes.study_name(),
+        default=DEFAULT_STUDY,
+        help=f"study to record under (default {DEFAULT_STUDY})",
     )
     parser.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     parser.add_argument(

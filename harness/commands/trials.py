@@ -60,7 +60,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         ),
     )
     add_db_arg(parser)
-    parser.add_argument("--study", metavar="NAME", help="only this study")
+    parser.add_argument(
+        "--study", type=argtypes.study_name(), metavar="NAME", help="only this study"
+    )
     parser.add_argument("--status", choices=STATUSES, help="only trials with this status")
     parser.add_argument(
         "--limit",

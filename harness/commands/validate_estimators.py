@@ -51,7 +51,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="the K of the top-K overlap (default 8)",
     )
     parser.add_argument(
-        "--study", metavar="NAME", help="study of the trials (default SPACE-BUDGET-validate)"
+        "--study",
+        type=argtypes.study_name(),
+        metavar="NAME",
+        help="study of the trials (default SPACE-BUDGET-validate)",
     )
     add_estimator_args(parser, default=DEFAULT_ESTIMATORS)
     add_search_args(parser)

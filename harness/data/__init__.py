@@ -13,7 +13,7 @@ file layouts and rules.
 """
 
 from harness.data.augment import BatchAugment, to_float
-from harness.data.dataset import Dataset, Split
+from harness.data.dataset import Dataset, Split, require_trainable
 from harness.data.load import load_dataset
 from harness.data.loader import iterate_batches, sample_hard_labels
 from harness.data.spec import DEFAULT_SPEC, DataSpec, parse_spec
@@ -30,6 +30,7 @@ __all__ = [
     "iterate_batches",
     "load_dataset",
     "parse_spec",
+    "require_trainable",
     "sample_hard_labels",
     "to_float",
 ]

@@ -21,6 +21,7 @@ assignment does not depend on a seed. `fold=i` is the test fold, fold i+1
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 
@@ -173,7 +174,8 @@ def _read_code(label_file: Path) -> int:
         value = float(text)
     except (OSError, UnicodeDecodeError, ValueError):
         raise DataError(f"{label_file}: expected one emotion code 1..7") from None
-    if value != int(value) or not 1 <= value <= 7:
+    # float() reads nan, inf and a 25-digit code too; int() of the first two raises.
+    if not math.isfinite(value) or value != int(value) or not 1 <= value <= 7:
         raise DataError(f"{label_file}: unknown label {text!r} (CK+ emotion codes are 1..7)")
     return int(value)
 

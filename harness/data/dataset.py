@@ -17,6 +17,7 @@ import torch
 
 from harness.data.spec import DataSpec
 from harness.data.types import SPLITS, RawData
+from harness.errors import DataError
 
 __all__ = ["Dataset", "Split", "finish"]
 
@@ -153,6 +154,26 @@ def finish(raw: RawData, spec: DataSpec) -> Dataset:
         duplicates=duplicates,
         dedup=dedup,
     )
+
+
+def require_trainable(ds: Dataset) -> Dataset:
+    """`ds` if a network can be trained and measured on it, else DataError: every split
+    holds images (an accuracy over none was recorded as a complete 0.00%) and training
+    at least two (batch normalisation, the paper head's BatchNorm1d or a 1x1 final map,
+    has no statistics over a batch of one: refused, not padded or skipped). Every
+    training path loads its data through this (harness.trial.load_trial_dataset);
+    `harness data show` does not, so that it can show what such data holds."""
+    sizes = {name: len(ds.splits[name]) for name in SPLITS}
+    for name, size in sizes.items():
+        if size == 0 or (name == "train" and size < 2):
+            after = " after dedup dropped the images seen in an earlier split" if ds.dedup else ""
+            raise DataError(
+                f"{ds.spec}: the {name} split holds {size} image{'s' * (size != 1)}{after} "
+                f"(splits: {', '.join(f'{n} {s}' for n, s in sizes.items())}); every split "
+                "needs images, and training at least 2 (batch normalisation takes statistics "
+                "over the batch)"
+            )
+    return ds
 
 
 def _image_shape(images: dict[str, np.ndarray]) -> tuple[int, int, int]:

@@ -66,6 +66,8 @@ VOTE_COLUMNS: tuple[str, ...] = (
 )
 EMOTIONS: tuple[str, ...] = VOTE_COLUMNS[:8]
 NEW_HEADER: tuple[str, ...] = ("Usage", "Image name", *VOTE_COLUMNS)
+# A vote count is a number of taggers (10 per image in FER+): 4 digits leave room.
+MAX_VOTE_DIGITS = 4
 FOLDERS = ("FER2013Train", "FER2013Valid", "FER2013Test")  # in SPLITS order
 # spec.py lists the same names as the `mode` option's choices (a test checks).
 MODES: tuple[str, ...] = ("majority", "probability", "crossentropy", "all10", "plurality")
@@ -175,9 +177,11 @@ def _votes(fields: list[str], where: str) -> list[int]:
     counts = []
     for column, text in zip(VOTE_COLUMNS, fields, strict=True):
         text = text.strip()
-        if not text.isdigit():
+        # isdigit() alone also passes '²' and 25 digits, which int() and int64 refuse.
+        if not (text.isascii() and text.isdigit() and len(text) <= MAX_VOTE_DIGITS):
             raise DataError(
-                f"{where}: vote count for {column} must be a non-negative integer, got {text!r}"
+                f"{where}: vote count for {column} must be a non-negative integer, got "
+                f"{text!r} (at most {MAX_VOTE_DIGITS} digits)"
             )
         counts.append(int(text))
     return counts

@@ -15,6 +15,7 @@ two specs that load the same data print the same.
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +62,8 @@ class Option:
             raise DataError(
                 f"{where} must be {'an integer' if self.kind is int else 'a number'}, got {text!r}"
             ) from None
+        if isinstance(value, float) and not math.isfinite(value):  # float() reads nan and inf
+            raise DataError(f"{where} must be a finite number, got {text!r}")
         if (self.low is not None and value < self.low) or (
             self.high is not None and value > self.high
         ):

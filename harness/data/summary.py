@@ -8,6 +8,7 @@ import numpy as np
 
 from harness.data.dataset import Dataset
 from harness.data.types import SPLITS
+from harness.errors import DataError
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -41,10 +42,36 @@ def format_table(ds: Dataset) -> str:
     return "\n".join(lines)
 
 
+def preview_size(
+    ds: Dataset, split: str, per_class: int, scale: int, text_w: int = 0
+) -> tuple[int, int]:
+    """Width and height of `preview_grid`'s image: as many columns as the largest class has
+    images, up to `per_class`. DataError above PIL's own limit on an image's pixels
+    (`Image.MAX_IMAGE_PIXELS`, its decompression-bomb guard): `--per-class 1000 --scale 32`
+    asked for 16 gigapixels and died of MemoryError."""
+    from PIL import Image
+
+    labels = ds.splits[split].hard_labels().cpu().numpy()
+    largest = int(np.bincount(labels, minlength=1).max()) if len(labels) else 0
+    _, h, w = ds.image_shape
+    gap = 2
+    columns = min(per_class, largest)
+    size = (text_w + columns * (w * scale + gap), len(ds.classes) * (h * scale + gap) + gap)
+    limit = Image.MAX_IMAGE_PIXELS or 0
+    if limit and size[0] * size[1] > limit:
+        raise DataError(
+            f"a preview of {columns} images per class at scale {scale} would be "
+            f"{size[0]:,}x{size[1]:,} pixels, more than PIL opens ({limit:,}); ask for fewer "
+            "images per class or a smaller scale"
+        )
+    return size
+
+
 def preview_grid(
     ds: Dataset, split: str = "train", per_class: int = 8, scale: int = 2
 ) -> Image.Image:
-    """One row per class: its label, then its first `per_class` images of `split`, enlarged `scale` times."""
+    """One row per class: its label, then its first `per_class` images of `split`, enlarged
+    `scale` times. DataError if that image would be larger than PIL opens (`preview_size`)."""
     from PIL import Image, ImageDraw
 
     data = ds.splits[split]
@@ -55,11 +82,7 @@ def preview_grid(
     captions = [f"{i} {name} ({int((labels == i).sum())})" for i, name in enumerate(ds.classes)]
     draw_probe = ImageDraw.Draw(Image.new("L", (1, 1)))
     text_w = max(int(draw_probe.textlength(caption)) for caption in captions) + 8
-    grid = Image.new(
-        "L",
-        (text_w + per_class * (cell_w + gap), len(ds.classes) * (cell_h + gap) + gap),
-        color=255,
-    )
+    grid = Image.new("L", preview_size(ds, split, per_class, scale, text_w), color=255)
     draw = ImageDraw.Draw(grid)
     for row, caption in enumerate(captions):
         top = gap + row * (cell_h + gap)

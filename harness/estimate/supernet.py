@@ -180,6 +180,7 @@ def train_supernet(
     resuming from (or loading) `checkpoint`; each epoch is recorded in `store`."""
     from harness.measure import resolve_device
     from harness.models import Skeleton
+    from harness.output import check_writable
     from harness.store import config_hash
     from harness.train import Trainer, seed_everything
 
@@ -215,6 +216,9 @@ def train_supernet(
         if progress:
             progress(f"supernet of {space.name}: loaded {path} ({run.epochs_done} epochs)")
         return run
+    # A checkpoint is written after every epoch: a folder that cannot take it fails now,
+    # not after the first epoch with a failed trial recorded.
+    check_writable(path, flag="supernet checkpoint", example="supernet.pt")
     if progress and run.epochs_done:
         progress(f"supernet of {space.name}: resuming {path} after epoch {run.epochs_done}")
     record = _Recorder(store, study or f"supernet:{space.name}", space, run, config, dataset)

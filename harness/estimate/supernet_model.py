@@ -18,6 +18,7 @@ trains it; otherwise the fixed `path` runs.
 from __future__ import annotations
 
 import contextlib
+import io
 import itertools
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -278,10 +279,28 @@ class SupernetRun:
 
     def save(self) -> None:
         """Write the checkpoint whole or not at all (a kill mid-write keeps the last one)."""
+        # Serialised in memory, then written by Python: torch's own writer reports a full
+        # disk as a RuntimeError ("unexpected pos"), Python as the OSError (ENOSPC) that
+        # atomic_path turns into one line. A checkpoint is a few megabytes.
+        buffer = io.BytesIO()
+        torch.save(self.state(), buffer)
         with atomic_path(self.checkpoint) as partial:
-            torch.save(self.state(), partial)
+            partial.write_bytes(buffer.getbuffer())
 
     def restore(self, state: dict[str, Any]) -> None:
+        """Load a checkpoint read by `read_supernet_checkpoint`; ConfigError if it does not fit
+        this supernet (its identity matched, but the tensors' shapes or the optimizer's
+        groups differ: a file edited, or written by another version of a block)."""
+        try:
+            self._restore(state)
+        except (RuntimeError, ValueError, KeyError, TypeError) as error:
+            # What load_state_dict and indexing a foreign dict raise; the message names it.
+            raise ConfigError(
+                f"supernet checkpoint {self.checkpoint} does not fit this supernet "
+                f"({first_line(error)}); delete it to train afresh"
+            ) from None
+
+    def _restore(self, state: dict[str, Any]) -> None:
         trainer = self.trainer
         self.supernet.load_state_dict(state["model"])
         trainer.optimizer.load_state_dict(state["optimizer"])

@@ -8,6 +8,7 @@ harness (`packaged_dir`). Nothing here imports torch.
 from __future__ import annotations
 
 import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ __all__ = [
 
 ENV_VAR = "HARNESS_SPACES"
 SUFFIXES = (".toml", ".yaml", ".yml")
+# A space file is a few hundred bytes: a megabyte is a mistake, and tables nested
+# deeper than a few levels are too (the parsers recurse, and would hit Python's limit).
+MAX_SPACE_BYTES = 1 << 20
+MAX_NESTING = 16
 
 
 def packaged_dir() -> Path:
@@ -116,22 +121,91 @@ def find_space(name: str) -> Path:
 
 
 def read_space(path: Path) -> dict[str, Any]:
+    """The file's tables: UTF-8 TOML or YAML, a regular file of at most MAX_SPACE_BYTES,
+    string keys nested at most MAX_NESTING deep, no YAML aliases; ConfigError otherwise."""
+    text = _read_text(path)
     try:
-        text = path.read_text()
+        data = _parse(path, text)
+    except RecursionError:
+        raise ConfigError(f"{path}: nested deeper than {MAX_NESTING} levels") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
+    _check_tree(path, data)
+    return data
+
+
+def _read_text(path: Path) -> str:
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
+            raise ConfigError(f"cannot read search space {path}: not a regular file")
+        if info.st_size > MAX_SPACE_BYTES:
+            raise ConfigError(
+                f"search space {path} is {info.st_size:,} bytes; a space file is at most "
+                f"{MAX_SPACE_BYTES:,}"
+            )
+        raw = path.read_bytes()
     except OSError as error:
         raise ConfigError(f"cannot read search space {path}: {error.strerror or error}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(
+            f"{path}: not UTF-8 text (byte {error.start} is {raw[error.start : error.start + 1]!r}); "
+            "save it as UTF-8"
+        ) from None
+
+
+def _parse(path: Path, text: str) -> Any:
     if path.suffix == ".toml":
         try:
             return tomllib.loads(text)
-        except tomllib.TOMLDecodeError as error:
+        except ValueError as error:  # TOMLDecodeError, or an integer too long to convert
             raise ConfigError(f"{path}: not valid TOML: {error}") from None
     import yaml
 
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
+        return yaml.load(text, Loader=_loader())
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        at = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML: {error.problem or error.context}{at}") from None
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: an integer too long to convert
         first = str(error).replace("\n", " ")
         raise ConfigError(f"{path}: not valid YAML: {first}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of keys at the top level")
-    return data
+
+
+def _loader() -> type:
+    import yaml
+
+    class NoAliasLoader(yaml.SafeLoader):
+        """PyYAML's safe loader without aliases: `*name` repeats a node without copying
+        it, so a 643-byte file of nested aliases ("billion laughs") stands for 9^9
+        values that every check would walk, and `&a [*a]` is a list holding itself."""
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            if self.check_event(yaml.AliasEvent):
+                raise yaml.composer.ComposerError(
+                    None, None, "aliases (*name) are not allowed in a space file; write the "
+                    "value out", self.peek_event().start_mark,
+                )  # fmt: skip
+            return super().compose_node(parent, index)
+
+    return NoAliasLoader
+
+
+def _check_tree(path: Path, data: dict[str, Any]) -> None:
+    """Keys are strings (YAML also reads `1:` and `null:` as keys), nesting is bounded."""
+    stack: list[tuple[str, Any, int]] = [("", data, 1)]
+    while stack:
+        where, value, depth = stack.pop()
+        if depth > MAX_NESTING:
+            raise ConfigError(f"{path}: {where}: nested deeper than {MAX_NESTING} levels")
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, child in items:
+            if isinstance(value, dict) and not isinstance(key, str):
+                raise ConfigError(
+                    f"{path}: {where or 'top level'}: keys must be strings, got {key!r}"
+                )
+            if isinstance(child, (dict, list)):
+                stack.append((f"{where}.{key}" if where else str(key), child, depth + 1))

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness.block_params import check_block_params
 from harness.config import SKELETON_CHOICES, check_finite, check_limits
 from harness.errors import ConfigError
 from harness.grammar import resolve
@@ -57,6 +58,7 @@ from harness.search.lookup import (
     read_space,
     space_dirs,
 )
+from harness.skeleton_limits import skeleton_problem
 
 __all__ = [
     "ENV_VAR",
@@ -238,26 +240,19 @@ def _check_skeleton(check: _Checker, data: dict[str, Any], key: str) -> dict[str
     for name, allowed in SKELETON_CHOICES.items():
         if name in data and data[name] not in allowed:
             raise check.fail(f"{key}.{name}", f"got {data[name]!r} (allowed: {', '.join(allowed)})")
-    for name in ("widths", "depths"):
-        if name in data:
-            value = data[name]
-            ok = isinstance(value, list) and value and all(_pos_int(v) for v in value)
-            if not ok:
-                raise check.fail(
-                    f"{key}.{name}", f"expected a list of positive integers, got {value!r}"
-                )
+    for name, value in data.items():
+        if skeleton_problem(name, value):
+            raise check.fail(f"{key}.{name}", skeleton_problem(name, value))
     if "widths" in data and "depths" in data and len(data["widths"]) != len(data["depths"]):
         raise check.fail(
             f"{key}.widths",
             f"has {len(data['widths'])} stages but depths has {len(data['depths'])}",
         )
-    for name in ("width_mult", "drop_rate", "stem_width"):
-        if name in data and not _number(data[name]):
-            raise check.fail(f"{key}.{name}", f"expected a number, got {data[name]!r}")
     if "block_params" in data:
         params = check.table(data["block_params"], f"{key}.block_params")
         for letter, values in params.items():
-            check.table(values, f"{key}.block_params.{letter}")
+            check_block_params(letter, check.table(values, f"{key}.block_params.{letter}"),
+                               f"{check.path}: {key}.block_params.")  # fmt: skip
     return dict(data)
 
 
@@ -270,10 +265,6 @@ def _check_train(check: _Checker, data: dict[str, Any], key: str) -> dict[str, A
             raise check.fail(f"{key}.{name}", f"got {value!r} (allowed: {', '.join(allowed)})")
         check_limits(name, [value], f"{check.path}: {key}.")
     return dict(data)
-
-
-def _pos_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
 
 
 def _number(value: Any) -> bool:
@@ -330,7 +321,7 @@ def _check_search(
     for name, spec in skeleton.items():
         key = f"search.skeleton.{name}"
         param = _check_param(check, spec, key, name=name, target="skeleton", key=name)
-        for choice in param.choices or ():
+        for choice in param.choices or (param.low, param.high):
             _check_skeleton(check, {**fixed, name: skeleton_value(name, choice)}, "search.skeleton")
         params.append(param)
     block_params = check.table(data.get("block_params"), "search.block_params")
@@ -342,17 +333,11 @@ def _check_search(
             )
         for name, spec in check.table(table, f"search.block_params.{letter}").items():
             key = f"search.block_params.{letter}.{name}"
-            params.append(
-                _check_param(
-                    check,
-                    spec,
-                    key,
-                    name=f"{letter}.{name}",
-                    target="block_params",
-                    key=name,
-                    letter=letter,
-                )  # fmt: skip
-            )
+            where = {"name": f"{letter}.{name}", "target": "block_params", "key": name}
+            param = _check_param(check, spec, key, letter=letter, **where)
+            for value in param.choices or (param.low, param.high):
+                check_block_params(letter, {name: value}, f"{check.path}: search.block_params.")
+            params.append(param)
     train = check.table(data.get("train"), "search.train")
     info = _train_fields()
     check.keys(train, set(info["fields"]), "search.train")

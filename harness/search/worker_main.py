@@ -18,8 +18,10 @@ __all__ = ["main"]
 
 
 def main(argv: list[str] | None = None) -> int:
+    from harness.signals import stop_on_sigterm
     from harness.store import Store, resolve_db_url
 
+    stop_on_sigterm()  # a worker stopped with SIGTERM records its trial as interrupted
     argv = sys.argv[1:] if argv is None else argv
     settings = SearchSettings.from_json(argv[0])
     settings.url = resolve_db_url(settings.url or None)
