@@ -41,7 +41,8 @@ DEFAULT_BASELINE_STEM = "timm"
 # and the CLI can check them without importing torch.
 HEADS = ("linear", "paper")
 SKELETON_CHOICES: dict[str, tuple[str, ...]] = {
-    "stem": ("auto", "small", "resnet"),
+    # strided: the cheapest stem that leaves 4 stages room (harness.models.Skeleton).
+    "stem": ("auto", "small", "resnet", "strided"),
     "head": HEADS,
     # The paper head's hidden Dense layers: the paper names no activation for them.
     "head_activation": ("relu6", "none"),
@@ -49,6 +50,12 @@ SKELETON_CHOICES: dict[str, tuple[str, ...]] = {
     # Weight init: timm's ResNet/EfficientNet rules, or PyTorch's defaults (docs/init.md).
     "init": ("timm", "torch"),
 }
+# The fewest channels any conv of our networks may have, stem and blocks alike, at
+# every budget and width multiplier: widths are rounded up to it, as timm's and
+# MobileNetV2's `make_divisible(v, divisor, min_value)` rounds. 16 is MobileNetV2's
+# narrowest layer (its first bottleneck's output); a quarter-width R block's 3x3
+# had 4 and did not learn FER2013 in a smoke budget's steps (docs/estimators.md).
+MIN_CONV_CHANNELS = 16
 # Per-row options of a timm baseline, `timm:NAME?stem=small&head=paper`: the
 # option names and the settings they set (`head` is a skeleton field).
 ARCH_OPTIONS = {

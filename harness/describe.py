@@ -89,6 +89,8 @@ def describe(
             }
             for s in architecture.stages
         ],
+        "narrowest_conv": narrowest_convs(model),
+        "min_channels": built.min_channels,
         "params": params,
         "flops": flops,
         "flops_unit": FLOPS_LABEL,
@@ -108,6 +110,26 @@ def describe(
     result["environment"] = environment(torch_device)
     result["seconds"] = round(time.perf_counter() - started, 2)
     return result
+
+
+def narrowest_convs(model: torch.nn.Module) -> dict[str, int]:
+    """The fewest output channels of any conv of the stem and of each block kind of one of
+    our networks (harness.blocks.narrowest_conv); {} for a timm baseline."""
+    from harness.blocks import narrowest_conv
+    from harness.models import BlockSequenceNet
+
+    if not isinstance(model, BlockSequenceNet):
+        return {}
+    found: dict[str, int] = {}
+    stem = narrowest_conv(model.stem)
+    if stem is not None:
+        found["stem"] = stem
+    for stage, layout in zip(model.stages, model.architecture.stages, strict=True):
+        for block, letter in zip(stage, layout.blocks, strict=True):
+            width = narrowest_conv(block)
+            if width is not None:
+                found[letter] = min(width, found.get(letter, width))
+    return found
 
 
 def format_description(info: dict[str, Any]) -> str:
@@ -140,6 +162,9 @@ def format_description(info: dict[str, Any]) -> str:
             lines.append(
                 f"              {s['stage']:>5}  {s['width']:>5}  {s['stride']:>6}  {out:>6}  {s['blocks']}"
             )
+    if info.get("narrowest_conv"):
+        narrowest = ", ".join(f"{k} {v}" for k, v in info["narrowest_conv"].items())
+        lines.append(f"narrowest     conv channels: {narrowest} (floor {info['min_channels']})")
     lines.append(f"parameters    {info['params']:,} ({info['params'] / 1e6:.2f} M)")
     lines.append(f"FLOPs         {info['flops'] / 1e9:.3f} G per image   [{info['flops_unit']}]")
     if info["latency"]:
@@ -154,6 +179,10 @@ def format_description(info: dict[str, Any]) -> str:
                 f"              {lat['batch']:>5}  {lat['median_ms']:>9.2f} {lat['p90_ms']:>9.2f} "
                 f"{lat['min_ms']:>9.2f} {lat['max_ms']:>9.2f} {lat['images_per_s']:>9.0f} {lat['repeats']:>5}{flag}"
             )
+    if info.get("budget"):
+        budget = info["budget"]
+        settings = ", ".join(f"{k} {v}" for k, v in budget.items() if k not in ("name", "data"))
+        lines.append(f"budget        {budget['name']}: data {budget['data']}; {settings}")
     env = info["environment"]
     lines.append(
         f"environment   harness {env['harness']} ({env['commit'] or 'no git'}), torch {env['torch']}, "

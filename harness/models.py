@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from harness import blocks
-from harness.config import SKELETON_CHOICES, TIMM_PREFIX, split_arch
+from harness.config import MIN_CONV_CHANNELS, SKELETON_CHOICES, TIMM_PREFIX, split_arch
 from harness.errors import ModelError
 from harness.grammar import Genotype, family, resolve
 from harness.weight_init import init_network
@@ -64,6 +64,8 @@ class Skeleton:
     drop_rate: float = 0.0
     block_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     init: str = "timm"  # harness.weight_init; part of every trial's identity
+    # No conv narrower than this, whatever width_mult asks for (config.MIN_CONV_CHANNELS).
+    min_channels: int = MIN_CONV_CHANNELS
 
     def __post_init__(self) -> None:
         if len(self.input_shape) != 3 or min(self.input_shape) < 1:
@@ -87,6 +89,8 @@ class Skeleton:
             )
         if min(self.depths) < 1 or min(self.widths) < 1 or self.width_mult <= 0:
             raise ModelError("depths, widths and width_mult must be positive")
+        if not 1 <= self.min_channels <= 4096:
+            raise ModelError(f"min_channels must be 1 to 4096, got {self.min_channels}")
 
     @property
     def resolved_stem(self) -> str:
@@ -95,11 +99,36 @@ class Skeleton:
             return self.stem
         return "small" if min(self.input_shape[1:]) < 96 else "resnet"
 
+    @property
+    def stem_stride(self) -> int:
+        """How much the stem downsamples. `strided` (the budgets' stem) is ResNet's 7x7/2
+        conv with its 3x3/2 max-pool (4x) where stage 1 then still gets 8 px a side, the
+        conv alone (2x) where that does, else no downsampling: resolution is what a
+        budget cuts, so that widths stay whole."""
+        stem = self.resolved_stem
+        if stem == "strided":
+            side = min(self.input_shape[1:])
+            return next((s for s in (4, 2) if side >= 8 * s), 1)
+        return 4 if stem == "resnet" else 1
+
     def scaled_widths(self) -> tuple[int, ...]:
-        return tuple(_round_channels(w * self.width_mult) for w in self.widths)
+        """Stage widths at `width_mult`, none narrower than the floor: each stage has at
+        least the channels at which every block kind's narrowest conv reaches
+        `min_channels` (an R block of reduction 4 needs 4x)."""
+        floor = _round_up(blocks.min_stage_width(self.min_channels, self.block_params))
+        return tuple(max(floor, _round_channels(w * self.width_mult)) for w in self.widths)
+
+    def raised_widths(self) -> tuple[int, ...]:
+        """The stages (1-based) whose width the floor raised above `width_mult`'s."""
+        asked = (_round_channels(w * self.width_mult) for w in self.widths)
+        return tuple(
+            i
+            for i, (got, want) in enumerate(zip(self.scaled_widths(), asked, strict=True), 1)
+            if got > want
+        )
 
     def scaled_stem_width(self) -> int:
-        return _round_channels(self.stem_width * self.width_mult)
+        return max(_round_up(self.min_channels), _round_channels(self.stem_width * self.width_mult))
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +152,10 @@ class Skeleton:
 def _round_channels(value: float, divisor: int = 8) -> int:
     """Round to a multiple of 8 (vector-friendly, and divisible by R's 4x expansion)."""
     return max(divisor, int(round(value / divisor)) * divisor)
+
+
+def _round_up(value: float, divisor: int = 8) -> int:
+    return max(divisor, math.ceil(value / divisor) * divisor)
 
 
 @dataclass(frozen=True)
@@ -172,7 +205,7 @@ def resolve_architecture(text: str, skeleton: Skeleton) -> Architecture:
 def _layout(genotype: Genotype, skeleton: Skeleton) -> tuple[StageLayout, ...]:
     widths = skeleton.scaled_widths()
     _, h, w = skeleton.input_shape
-    stem_stride = 4 if skeleton.resolved_stem == "resnet" else 1
+    stem_stride = skeleton.stem_stride
     if skeleton.resolved_stem == "resnet" and min(h, w) < 32:
         raise ModelError(
             f"input {_shape_str(skeleton.input_shape)} is too small for the resnet stem "
@@ -215,7 +248,7 @@ class BlockSequenceNet(nn.Module):
         self.output_activation = skeleton.output
         in_chs = skeleton.input_shape[0]
         stem_width = skeleton.scaled_stem_width()
-        self.stem = _make_stem(skeleton.resolved_stem, in_chs, stem_width)
+        self.stem = _make_stem(skeleton.stem_stride, in_chs, stem_width)
         stages = []
         chs = stem_width
         for stage in architecture.stages:
@@ -239,20 +272,21 @@ class BlockSequenceNet(nn.Module):
         return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits.softmax(-1)
 
 
-def _make_stem(kind: str, in_chs: int, width: int) -> nn.Module:
-    if kind == "small":
+def _make_stem(stride: int, in_chs: int, width: int) -> nn.Module:
+    if stride == 1:
         # 3x3 at stride 1: a 48x48 face keeps its full resolution into stage 1.
         return nn.Sequential(
             nn.Conv2d(in_chs, width, 3, padding=1, bias=False),
             nn.BatchNorm2d(width),
             nn.ReLU(inplace=True),
         )
-    # ResNet's stem: 7x7/2 conv and 3x3/2 max-pool.
+    # ResNet's stem: 7x7/2 conv and (for 4x) its 3x3/2 max-pool.
+    pool = [nn.MaxPool2d(3, stride=2, padding=1)] if stride == 4 else []
     return nn.Sequential(
         nn.Conv2d(in_chs, width, 7, stride=2, padding=3, bias=False),
         nn.BatchNorm2d(width),
         nn.ReLU(inplace=True),
-        nn.MaxPool2d(3, stride=2, padding=1),
+        *pool,
     )
 
 

@@ -144,7 +144,7 @@ def test_explicit_stages_and_stems():
 
 def test_block_params_reach_the_blocks():
     model = build_model("I", SMALL.with_(block_params={"I": {"exp_ratio": 6}}))
-    assert model.stages[0][0].conv_pw.out_channels == 6 * 8
+    assert model.stages[0][0].conv_pw.out_channels == 6 * SMALL.scaled_stem_width()
 
 
 @pytest.mark.parametrize(

@@ -163,11 +163,12 @@ def config_from_args(
 # at chance) and a peak rate of 8e-3 (2e-3 left some seeds of a 3-epoch R*8 I*8 run
 # near chance; 8e-3 gave 48-74% test over seeds 0-3) in the AdamW one-cycle recipe
 # those rates were tuned with (config.SMOKE_RECIPE, the smoke budget's too), and
-# `train` a quarter-width network. Each value yields to its flag; with --data the
-# protocol's values hold.
+# `train` a full-width network behind the strided stem, as the smoke budget (a
+# quarter width would put R blocks under the conv floor: harness.search.budgets).
+# Each value yields to its flag; with --data the protocol's values hold.
 DEMO_DATA = "synthetic?n=3000&size=32&difficulty=0.25"
 DEMO_TRAINING: dict[str, Any] = {"batch_size": 32, "batch_size_cuda": 32, **SMOKE_RECIPE}
-DEMO_WIDTH_MULT = 0.25
+DEMO_SKELETON: dict[str, Any] = {"stem": "strided"}
 
 
 def _demo_training(args: argparse.Namespace) -> bool:
@@ -185,12 +186,14 @@ def demo_defaults(args: argparse.Namespace, *, width: bool) -> dict[str, Any]:
             # --batch-size is also the CUDA batch unless --batch-size-cuda says otherwise.
             values["batch_size_cuda"] = args.batch_size
         if width:
-            values["skeleton"] = {"width_mult": DEMO_WIDTH_MULT}
+            skeleton = {k: v for k, v in DEMO_SKELETON.items() if getattr(args, k, None) is None}
+            if skeleton:
+                values["skeleton"] = skeleton
     return values
 
 
 def demo_note(args: argparse.Namespace, *, width: bool) -> str:
-    """'; demo settings (no --data): --width-mult 0.25 ...', the demo values in use."""
+    """'; demo settings (no --data): --stem strided ...', the demo values in use."""
     if not _demo_training(args):
         return ""
     used = [
@@ -198,8 +201,10 @@ def demo_note(args: argparse.Namespace, *, width: bool) -> str:
         for name, value in DEMO_TRAINING.items()
         if name != "batch_size_cuda" and getattr(args, name, None) is None
     ]
-    if width and getattr(args, "width_mult", None) is None:
-        used.insert(0, f"--width-mult {DEMO_WIDTH_MULT:g}")
+    if width:
+        used[:0] = [
+            f"--{k} {v}" for k, v in DEMO_SKELETON.items() if getattr(args, k, None) is None
+        ]
     return f"; demo settings (no --data): {' '.join(used)}" if used else ""
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import Any
 
 from harness.commands import argtypes
 from harness.commands._common import (
@@ -38,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="latency batch sizes (default 1,64)",
     )
     parser.add_argument("--no-latency", action="store_true", help="skip the latency measurement")
+    parser.add_argument(
+        "--budget",
+        metavar="NAME",
+        help="show what search budget NAME trains (smoke, short, paper): its stem, width scale "
+        "and input size (from its data, unless --input), its epochs and batches; each flag "
+        "given still wins",
+    )
     add_network_args(parser)
     add_device_args(parser)
     add_skeleton_args(parser)
@@ -69,7 +77,14 @@ def run(args: argparse.Namespace) -> int:
     from harness.models import Skeleton
 
     batches = parse_int_list(args.batch, "--batch")
-    skeleton = Skeleton(**skeleton_overrides(args))
+    overrides = skeleton_overrides(args)
+    budget = None
+    if args.budget is not None:
+        from harness.search.budgets import get_budget
+
+        budget = get_budget(args.budget)
+        overrides = budget_skeleton(budget, overrides)
+    skeleton = Skeleton(**overrides)
     info = describe(
         args.arch,
         skeleton,
@@ -80,5 +95,31 @@ def run(args: argparse.Namespace) -> int:
         batches=batches,
         latency=not args.no_latency,
     )
+    if budget is not None:
+        info["budget"] = budget_training(budget)
     print(to_json(info) if args.json else format_description(info))
     return 0
+
+
+def budget_skeleton(budget: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """The skeleton a budget trains, as a search builds it: the budget's fields (its
+    stem), its width scale on the multiplier, its data's image size; flags win."""
+    from harness.data.spec import parse_spec
+
+    out = {**budget.skeleton, **overrides}
+    if "width_mult" not in overrides:
+        out["width_mult"] = float(out.get("width_mult", 1.0)) * budget.width_scale
+    spec = parse_spec(budget.data)
+    if "input_shape" not in overrides and "size" in dict(spec.options):
+        out["input_shape"] = (1, spec["size"], spec["size"])
+    return out
+
+
+def budget_training(budget: Any) -> dict[str, Any]:
+    """What a budget sets beside the network: its data, epochs, batches and recipe."""
+    return {
+        "name": budget.name,
+        "data": budget.data,
+        "trials": budget.trials,
+        **budget.train_overrides(),
+    }

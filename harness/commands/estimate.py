@@ -59,6 +59,7 @@ def estimator_options(args: argparse.Namespace, search: Any) -> dict[str, Any]:
         "components": args.ensemble_of,
         "epochs": args.supernet_epochs,
         "overrides": search.settings.overrides,
+        "search": search,  # budget:NAME trains the search's candidates at budget NAME
     }
 
 

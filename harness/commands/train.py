@@ -10,7 +10,6 @@ import time
 from harness.commands import argtypes
 from harness.commands._training import (
     DEMO_DATA,
-    DEMO_WIDTH_MULT,
     add_folds_arg,
     add_training_args,
     check_arch,
@@ -36,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "epochs and its latency. ARCH is a block string ('R*8 I*8', '(IR)*8'), a named "
             "ordering (alternated, RI, IR) or timm:NAME. Without --data it trains a demo that "
             f"learns within minutes on a CPU: {DEMO_DATA}, and (unless --protocol is given) "
-            f"width {DEMO_WIDTH_MULT:g}, batch 32, one-cycle to lr 8e-3 and no random crops or "
+            "the strided stem at full width, batch 32, one-cycle to lr 8e-3 and no random crops or "
             "rotations; each yields to its flag. With --folds K on ckplus: data it trains every "
             "subject-independent fold and reports the mean and sd over folds."
         ),

@@ -58,6 +58,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     add_estimator_args(parser, default=DEFAULT_ESTIMATORS)
     add_search_args(parser)
+    from harness.search.budgets import BUDGETS
+
+    parser.add_argument(
+        "--reference-budget",
+        dest="budget",
+        choices=tuple(BUDGETS),
+        default=argparse.SUPPRESS,
+        help="the budget the candidates are trained at, against which every estimator is "
+        "scored (the same as --budget here; default smoke). A budget:NAME estimator trains "
+        "them at the cheaper budget NAME",
+    )
     parser.set_defaults(func=run)
 
 

@@ -50,6 +50,13 @@ class Estimator(ABC):
     cite: ClassVar[str] = ""
     # Whether the score depends on the seed (a proxy on a random init does; params do not).
     seeded: ClassVar[bool] = True
+    # A family of estimators named NAME:ARGUMENT (budget:smoke); the constructor takes
+    # `argument`, and the instance's `name` is the whole name.
+    takes_argument: ClassVar[bool] = False
+    argument_help: ClassVar[str] = ""
+    # Seconds the last `score` really cost, where that is not its wall time (a training
+    # reused from the store cost its training's seconds, not the lookup's).
+    last_seconds: float | None = None
 
     def prepare(
         self,
@@ -128,6 +135,7 @@ def register(cls: type[Estimator]) -> type[Estimator]:
 # imported back from here. Every one must import: a broken one is an error, not an
 # estimator that silently goes missing.
 BUILTIN_MODULES = (
+    "harness.estimate.budget",
     "harness.estimate.proxies",
     "harness.estimate.activation_proxies",
     "harness.estimate.zico",
@@ -149,9 +157,17 @@ def estimator_names() -> list[str]:
 def estimator_class(name: str) -> type[Estimator]:
     """The class registered as `name`; ConfigError naming the known ones if there is none."""
     _load_builtin()
-    cls = _REGISTRY.get(name)
+    family, colon, argument = name.partition(":")
+    cls = _REGISTRY.get(family)
     if cls is None:
-        raise ConfigError(f"unknown estimator {name!r} (known: {', '.join(sorted(_REGISTRY))})")
+        known = sorted(f"{n}:NAME" if c.takes_argument else n for n, c in _REGISTRY.items())
+        raise ConfigError(f"unknown estimator {name!r} (known: {', '.join(known)})")
+    if cls.takes_argument and not argument:
+        raise ConfigError(f"estimator {family!r} needs an argument: {cls.argument_help}")
+    if colon and not cls.takes_argument:
+        raise ConfigError(f"estimator {family!r} takes no argument, got {name!r}")
+    if cls.takes_argument:
+        cls(argument)  # refuses an unknown argument (a budget that does not exist), by name
     return cls
 
 

@@ -170,7 +170,8 @@ def make_estimators(
     def build(name: str) -> Estimator:
         cls = estimator_class(name)
         accepted = inspect.signature(cls.__init__).parameters
-        return cls(**{k: v for k, v in pool.items() if k in accepted})
+        argument = {"argument": name.partition(":")[2]} if cls.takes_argument else {}
+        return cls(**argument, **{k: v for k, v in pool.items() if k in accepted})
 
     out = [build(name) for name in names]
     by_name = {estimator.name: estimator for estimator in out}
@@ -285,8 +286,11 @@ def _score_one(
         score, seconds, was_reused = found["score"], found["seconds"], True
     else:
         started = time.perf_counter()
+        estimator.last_seconds = None
         score = estimator.score(config, dataset)
         seconds = time.perf_counter() - started
+        if estimator.last_seconds is not None:
+            seconds = estimator.last_seconds
         was_reused = False
         store.record_estimate(
             candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key

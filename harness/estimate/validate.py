@@ -298,11 +298,13 @@ def validate_estimators(
     on_message: Callable[[str], None] | None = None,
 ) -> Validation:
     """Train `trained` candidates, score them with every estimator, compare (module doc)."""
+    from harness.estimate.budget import check_cheaper
     from harness.estimate.rank import sample_configs, score_candidates
     from harness.stats import seed_noise
 
     first = landmark_params(search)[:trained]
     configs = sample_configs(search, trained, seed=search.settings.seed, first=first)
+    check_cheaper(list(estimators), search, configs[0], dataset)
     seeds = search.budget.named_seeds if seeds is None else seeds
     study = study or f"{search.study}-validate"
     outcomes = train_candidates(

@@ -49,7 +49,8 @@ def base_config(
     overrides = dict(overrides)
     protocol = overrides.pop("protocol", None) or space.protocol
     flag_skeleton = overrides.pop("skeleton", None) or {}
-    skeleton = copy.deepcopy(space.skeleton)
+    # A budget's own skeleton fields (its stem) over the space's: a budget is a cost.
+    skeleton = {**copy.deepcopy(space.skeleton), **copy.deepcopy(budget.skeleton)}
     for letter, values in (flag_skeleton.get("block_params") or {}).items():
         skeleton.setdefault("block_params", {}).setdefault(letter, {}).update(values)
     skeleton.update({k: v for k, v in flag_skeleton.items() if k != "block_params"})

@@ -21,6 +21,7 @@ import itertools
 import logging
 import math
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -91,8 +92,11 @@ def _extremes(choices: tuple[Any, ...]) -> tuple[Any, ...]:
     return tuple(sorted({min(choices), max(choices)})) if numeric else choices
 
 
-def _skeleton_combos(space: SearchSpace) -> list[dict[str, Any]]:
-    """Every combination of searched skeleton values and block parameters."""
+def _skeleton_combos(
+    space: SearchSpace, budget_skeleton: Mapping[str, Any] | None = None
+) -> list[dict[str, Any]]:
+    """Every combination of searched skeleton values and block parameters, over the
+    space's skeleton with a budget's own fields (its stem) as training sets them."""
     params = [p for p in space.params if p.target in ("skeleton", "block_params") and p.choices]
     combos = list(itertools.product(*(_extremes(p.choices) for p in params))) or [()]
     if len(combos) > _MAX_SKELETON_COMBOS:
@@ -100,7 +104,8 @@ def _skeleton_combos(space: SearchSpace) -> list[dict[str, Any]]:
         combos = [combos[math.floor(i * step)] for i in range(_MAX_SKELETON_COMBOS)] + [combos[-1]]
     out = []
     for combo in combos:
-        skeleton = {**space.skeleton, "block_params": dict(space.skeleton.get("block_params", {}))}
+        fixed = {**space.skeleton, **(budget_skeleton or {})}
+        skeleton = {**fixed, "block_params": dict(fixed.get("block_params", {}))}
         for param, value in zip(params, combo, strict=True):
             if param.target == "skeleton":
                 skeleton[param.key] = skeleton_value(param.key, value)
@@ -118,10 +123,12 @@ def flops_range(
     input_shape: tuple[int, int, int] = (1, 48, 48),
     num_classes: int = 7,
     width_scale: float = 1.0,
+    budget_skeleton: Mapping[str, Any] | None = None,
 ) -> FlopsRange:
     """The cheapest and dearest networks of the space (fvcore forward MACs per image),
-    and the smallest and largest by parameter count."""
-    combos = _skeleton_combos(space)
+    and the smallest and largest by parameter count; at a budget, with its width scale
+    and its skeleton fields (`Budget.skeleton`)."""
+    combos = _skeleton_combos(space, budget_skeleton)
     found: dict[str, list[tuple[int, str]]] = {"flops": [], "params": []}
     with warnings.catch_warnings():
         # fvcore traces with torch.jit, which torch 2.x marks deprecated on every call.
