@@ -27,7 +27,9 @@ def main(argv: list[str]) -> int:
 
     part, rest = argv[0], argv[1:]
     if part not in ("reference", "scores"):
-        print("usage: validate_parts.py reference|scores VALIDATE-ESTIMATORS-FLAGS", file=sys.stderr)
+        print(
+            "usage: validate_parts.py reference|scores VALIDATE-ESTIMATORS-FLAGS", file=sys.stderr
+        )
         return 2
     args = build_parser().parse_args(["validate-estimators", *rest])
     search = search_from_args(args)
