@@ -65,7 +65,10 @@ def test_describe_json(capsys):
     assert info["architecture"] == "R|R|I|I"
     assert info["family"] == "RI"
     assert info["blocks"] == {"I": 2, "R": 2}
-    assert [s["width"] for s in info["stages"]] == [16, 32, 64, 128]
+    # A quarter of 64/128/256/512, raised to the floor where an R block's 3x3 would
+    # have fewer than 16 channels (64 = 4 x 16).
+    assert [s["width"] for s in info["stages"]] == [64, 64, 64, 128]
+    assert info["narrowest_conv"] == {"stem": 16, "R": 16, "I": 64}
     assert info["params"] > 0 and info["flops"] > 0
     assert info["flops_unit"] == "FLOPs (fvcore, multiply-add = 1)"
     assert [lat["batch"] for lat in info["latency"]] == [1, 4]
