@@ -135,3 +135,41 @@ def test_without_scores_the_section_is_one_line(tmp_path, record_trial):
     body = section[section.index("</h2>") + len("</h2>") :]
     assert body.count("<p") == 1 and NO_SCORES in html.unescape(body)
     assert 'id="estimators"' not in body and "Pipeline check" not in body
+
+
+def test_each_study_is_its_own_reference_and_a_budget_is_not_scored_against_itself(
+    tmp_path, record_trial
+):
+    """One candidate trained at two budgets is two accuracies, never their mean; and
+    budget:smoke's scores (smoke trainings) are not read against the smoke study."""
+    from harness.search.budgets import BUDGETS
+
+    smoke_settings = BUDGETS["smoke"].train_overrides()
+    reference_accs = [0.30, 0.35, 0.50, 0.45, 0.60, 0.55]
+    smoke_accs = [0.20, 0.28, 0.25, 0.30, 0.33, 0.31]
+    with Store(f"sqlite:///{tmp_path / 'r.db'}") as store:
+        for (arch, params, *_), ref, smoke in zip(
+            CANDIDATES, reference_accs, smoke_accs, strict=True
+        ):
+            made = record_trial(store, study="reference", arch=arch, params=params, val_acc=ref)
+            record_trial(
+                store, study="at-smoke", arch=arch, params=params, val_acc=smoke,
+                hyperparameters=smoke_settings,
+            )  # fmt: skip
+            for name, value in (("params", params), ("budget:smoke", smoke)):
+                store.record_estimate(
+                    made.candidate_id, name, value, seconds=1.0, data_fingerprint="fp0", seed=0
+                )
+        page = build_html(store, ["reference", "at-smoke"])
+    parser = _Cells()
+    parser.feed(_section(page))
+    header, *rows = parser.rows
+    assert header[0] == "trained in (data)"
+    keyed = {(row[0].split(" ")[0], row[1]): row for row in rows}
+    assert set(keyed) == {
+        ("reference", "params"),
+        ("reference", "budget:smoke"),
+        ("at-smoke", "params"),
+    }
+    expected = correlate(smoke_accs, reference_accs, top_k=TOP_K)
+    assert keyed[("reference", "budget:smoke")][5] == number(expected["tau"])

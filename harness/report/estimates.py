@@ -46,17 +46,39 @@ class EstimatorRow:
     seconds_per_candidate: float
     verdict: str
     points: pd.DataFrame  # arch, score, val_acc: the scatter
+    study: str = ""  # whose trials the accuracies are
 
 
 def trained_accuracy(trials: pd.DataFrame) -> pd.DataFrame:
-    """Mean validation accuracy per (data fingerprint, candidate) over complete trials:
-    seeds of one candidate are one point, as in `validate-estimators`."""
+    """Mean validation accuracy per (data fingerprint, study, candidate) over complete
+    trials: seeds of one candidate are one point, as in `validate-estimators`. Each study
+    is a reference of its own: one candidate trained at two budgets is two numbers."""
     done = trials[(trials["status"] == "complete") & trials["val_acc"].notna()]
     done = done.dropna(subset=["candidate_id", "data_fingerprint"])
-    grouped = done.groupby(["data_fingerprint", "candidate_id"], sort=False)
+    if "study" not in done:
+        done = done.assign(study="")
+    if "hyperparameters" not in done:
+        done = done.assign(hyperparameters=None)
+    grouped = done.groupby(["data_fingerprint", "study", "candidate_id"], sort=False)
     return grouped.agg(
-        val_acc=("val_acc", "mean"), arch=("arch", "first"), data_spec=("data_spec", "first")
+        val_acc=("val_acc", "mean"),
+        arch=("arch", "first"),
+        data_spec=("data_spec", "first"),
+        hyperparameters=("hyperparameters", "first"),
     ).reset_index()
+
+
+def _trained_at_budget(estimator: str, hyperparameters: Any) -> bool:
+    """Whether a `budget:NAME` estimator's own trainings are the reference: a study whose
+    trials have budget NAME's settings would be scored against themselves."""
+    from harness.search.budgets import BUDGETS
+
+    family, _, name = estimator.partition(":")
+    if family != "budget" or name not in BUDGETS or not isinstance(hyperparameters, dict):
+        return False
+    wanted = BUDGETS[name].train_overrides()
+    shared = [k for k in wanted if k in hyperparameters]
+    return bool(shared) and all(hyperparameters[k] == wanted[k] for k in shared)
 
 
 def _latest_scores(store: Store, trained: pd.DataFrame) -> pd.DataFrame:
@@ -68,8 +90,15 @@ def _latest_scores(store: Store, trained: pd.DataFrame) -> pd.DataFrame:
     scores = scores.sort_values("estimate_id").drop_duplicates(
         ["candidate_id", "estimator", "data_fingerprint"], keep="last"
     )
-    keys = trained[["data_fingerprint", "candidate_id", "val_acc", "data_spec"]]
+    keys = trained[
+        ["data_fingerprint", "study", "candidate_id", "val_acc", "data_spec", "hyperparameters"]
+    ]
     merged = scores.merge(keys, on=["data_fingerprint", "candidate_id"], how="inner")
+    circular = [
+        _trained_at_budget(e, h)
+        for e, h in zip(merged["estimator"], merged["hyperparameters"], strict=True)
+    ]
+    merged = merged[[not c for c in circular]]
     return merged[merged["score"].map(lambda v: math.isfinite(v))]
 
 
@@ -136,9 +165,13 @@ def estimator_rows(store: Store, trials: pd.DataFrame, seed: int = 0) -> list[Es
     if trained.empty:
         return []
     scores = _latest_scores(store, trained)
+    if scores.empty:
+        return []
     rows: list[EstimatorRow] = []
-    for _, frame in scores.groupby("data_fingerprint", sort=True):
-        rows += _rows_of_one_dataset(frame, seed)
+    for (_, study), frame in scores.groupby(["data_fingerprint", "study"], sort=True):
+        for row in _rows_of_one_dataset(frame, seed):
+            row.study = str(study)
+            rows.append(row)
     return rows
 
 
@@ -153,7 +186,7 @@ def estimators_figure(rows: list[EstimatorRow]) -> go.Figure:
 
     columns = min(3, len(rows))
     lines = math.ceil(len(rows) / columns)
-    titles = [f"{r.estimator} ({r.data_spec})" if _several(rows) else r.estimator for r in rows]
+    titles = [f"{r.estimator} ({r.study})" if _several(rows) else r.estimator for r in rows]
     figure = make_subplots(rows=lines, cols=columns, subplot_titles=titles)
     for index, row in enumerate(rows):
         points = row.points
@@ -180,7 +213,7 @@ def estimators_figure(rows: list[EstimatorRow]) -> go.Figure:
 
 
 def _several(rows: list[EstimatorRow]) -> bool:
-    return len({r.data_spec for r in rows}) > 1
+    return len({(r.data_spec, r.study) for r in rows}) > 1
 
 
 def estimators_section(store: Store, trials: pd.DataFrame, banner: str = "") -> Section:
@@ -205,7 +238,7 @@ def estimators_section(store: Store, trials: pd.DataFrame, banner: str = "") -> 
             number(r.seconds_per_candidate, 4),
             r.verdict,
         ]
-        table_rows.append([r.data_spec, *cells] if _several(rows) else cells)
+        table_rows.append([f"{r.study} ({r.data_spec})", *cells] if _several(rows) else cells)
     headers = [
         "estimator",
         "candidates",
@@ -221,11 +254,13 @@ def estimators_section(store: Store, trials: pd.DataFrame, banner: str = "") -> 
     ]
     shift = 1 if _several(rows) else 0
     if shift:
-        headers.insert(0, "data")
+        headers.insert(0, "trained in (data)")
     body = banner + (
-        "<p class=note>Each estimator's scores against the mean validation accuracy of the "
-        "reported studies' complete trials of the same candidates on the same data (seeds "
-        "averaged). Intervals: percentile bootstrap, candidates resampled in pairs, as in "
+        "<p class=note>Each estimator's scores against the mean validation accuracy of one "
+        "reported study's complete trials of the same candidates on the same data (seeds "
+        "averaged; each study is its own reference, so a candidate trained at two budgets "
+        "is not averaged across them, and a <code>budget:NAME</code> estimate is not scored "
+        "against trials at budget NAME, its own). Intervals: percentile bootstrap, candidates resampled in pairs, as in "
         "<code>harness validate-estimators</code>.</p>"
     )
     body += table(
