@@ -321,7 +321,7 @@ class Trainer:
         count = 0
         predicted, targets = [], []
         for images, labels in iterate_batches(
-            split, batch_size=self.config.eval_batch_size, shuffle=False
+            split, batch_size=self.config.eval_batch_on(self.device.type), shuffle=False
         ):
             x = self.prepare(images, augment=False)
             with self.autocast():

@@ -141,3 +141,13 @@ def test_describe_unknown_budget_is_one_line(capsys):
     assert main(["describe", "RI", "--budget", "tiny", "--no-latency"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "unknown budget 'tiny'" in err[0]
+
+
+def test_the_evaluation_batch_suits_the_device():
+    from harness.config import EVAL_BATCH, TrainConfig
+
+    assert TrainConfig().eval_batch_on("cpu") == EVAL_BATCH["cpu"] < EVAL_BATCH["cuda"]
+    assert TrainConfig().eval_batch_on("cuda") == EVAL_BATCH["cuda"]
+    assert TrainConfig(eval_batch_size=7).eval_batch_on("cuda") == 7
+    # Not part of a result's identity: the same experiment on any eval batch.
+    assert TrainConfig(eval_batch_size=7).identity() == TrainConfig().identity()

@@ -26,7 +26,7 @@ _HELP: dict[str, str] = {
     "batch_size_cuda": "training batch size on CUDA",
     "crop_padding_mode": "what a random crop sees beyond the border: zeros, reflect (mirrored) "
     "or replicate (the edge pixel)",
-    "eval_batch_size": "batch size for validation and test",
+    "eval_batch_size": "batch size for validation and test (default 128 on the CPU, 512 on CUDA)",
     "optimizer": "optimiser",
     "lr": "learning rate (peak rate for one-cycle)",
     "beta1": "Adam/AdamW beta1",
