@@ -145,6 +145,9 @@ class TrainConfig:
         for name in LIMITS:
             check_limits(name, [getattr(self, name)])
         check_finite(self.skeleton, "skeleton ")
+        if self.skeleton.get("head") == "paper" and 1 in (self.batch_size, self.batch_size_cuda):
+            # Its BatchNorm1d cannot normalise a batch of one image in training.
+            raise ConfigError("the paper head trains with batches of at least 2 images, got 1")
 
     @classmethod
     def from_protocol(cls, protocol: str, **overrides: Any) -> TrainConfig:

@@ -230,7 +230,7 @@ def run_trial(
     except NonFiniteLoss as error:
         _finish(store, outcome, "failed", str(error))
     # Any other error is recorded before anything else sees it: no trial stays "running".
-    except Exception as error:
+    except Exception as error:  # recorded whatever it is (prune, OOM, crash), then re-raised
         if _is_prune_signal(error):
             epoch = outcome.epochs[-1].epoch if outcome.epochs else 0
             _finish(store, outcome, "pruned", f"pruned by the search after epoch {epoch}")

@@ -88,3 +88,12 @@ def test_a_reduction_that_does_not_divide_a_width_records_nothing(db, capsys):
     line = refused([*TRAIN, "--db", url, "--block-params", '{"R": {"reduction": 3}}'], capsys)
     assert "reduction 3 does not divide" in line
     assert not path.exists()
+
+
+def test_a_batch_of_one_with_the_paper_head_is_one_line(capsys, tmp_path):
+    from _refusal import refused
+
+    line = refused(["train", "R I", "--head", "paper", "--batch-size", "1", "--epochs", "1",
+                    "--db", f"sqlite:///{tmp_path / 'b.db'}"], capsys)  # fmt: skip
+    assert "paper head trains with batches of at least 2 images" in line
+    assert not (tmp_path / "b.db").exists()

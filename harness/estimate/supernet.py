@@ -240,7 +240,7 @@ def train_supernet(
     except KeyboardInterrupt:
         record.finish("interrupted", "interrupted by the user (Ctrl-C); the checkpoint resumes")
         raise
-    except Exception as error:
+    except Exception as error:  # any failure is recorded as the supernet trial's, then raised
         record.finish("failed", f"{type(error).__name__}: {first_line(error)}")
         raise
     record.finish("complete", None)
