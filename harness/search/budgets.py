@@ -59,20 +59,23 @@ class Budget:
 
 BUDGETS: dict[str, Budget] = {
     # Minutes on a laptop CPU: 2,000 small synthetic faces at 32x32 with milder
-    # nuisances, full-width nets behind the strided stem (ResNet's, 4x), batch 32, 3 epochs of
+    # nuisances, full-width nets behind the strided stem (ResNet's, 4x), batch 32, 5 epochs of
     # at most 60 steps. Random crops and rotations off and one-cycle to a higher peak
     # rate (as `harness train`'s demo). The paper's orderings run with two seeds: at
     # this budget seed noise is several points, and the leaderboard says so.
     "smoke": Budget(
         name="smoke",
-        description="CPU minutes: 2,000 synthetic 32x32 faces, 3 epochs of at most 60 "
+        description="CPU minutes: 2,000 synthetic 32x32 faces, 5 epochs of at most 60 "
         "batches, full width behind the strided stem, 10 trials, the paper's orderings "
         "with 2 seeds",
         data="synthetic?n=2000&size=32&difficulty=0.25",
         trials=10,
         width_scale=1.0,
         skeleton={"stem": "strided"},
-        epochs=3,
+        # 5 epochs, not 3: on real FER2013 (docs/estimators.md) 3 epochs ranked 16
+        # candidates like a 4x longer training at tau -0.02, 5 at 0.15, short's 6 of
+        # 64 at 0.38; the default run stays under 4 minutes on 2 cores.
+        epochs=5,
         batch_size=32,
         max_batches=60,
         recipe=SMOKE_RECIPE,

@@ -2,8 +2,8 @@
 
 `estimate` group: candidates scored per second by each proxy (building the network
 included, as `harness estimate` does) at the smoke budget's widths and data shape
-(quarter width, 32x32 synthetic faces), and the seconds of one smoke trial of the
-same architecture (3 epochs, batch 32, at most 60 batches an epoch). Issue 14
+(32x32 synthetic faces), and the seconds of one smoke trial of the same
+architecture (the budget's epochs, batch 32, at most 60 batches an epoch). Issue 14
 expects the proxies to be about three orders of magnitude cheaper; the ratio is
 recorded in extra_info and asserted (>= 10x, loosely, on a loaded machine) only
 with benchmarks on. Under --benchmark-disable each runs once on tiny data.
