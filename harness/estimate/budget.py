@@ -115,13 +115,13 @@ def cheaper_search(reference: Search, budget: str) -> Search:
     import dataclasses
 
     from harness.search import Search
+    from harness.search.budgets import get_budget
 
     settings = reference.settings
     overrides = {k: v for k, v in settings.overrides.items() if k not in _COST_SETTINGS}
-    cheap_budget = _budget(budget)
-    for key in cheap_budget.train_overrides(reference.base.protocol):
+    for key in get_budget(budget).train_overrides(reference.base.protocol):
         overrides.pop(key, None)
-    skeleton = {k: v for k, v in (overrides.get("skeleton") or {}).items()}
+    skeleton = dict(overrides.get("skeleton") or {})
     for key in _COST_SKELETON:
         skeleton.pop(key, None)
     if skeleton:
@@ -133,12 +133,6 @@ def cheaper_search(reference: Search, budget: str) -> Search:
             settings, budget=budget, data=reference.data, overrides=overrides, study=""
         )
     )
-
-
-def _budget(name: str) -> Any:
-    from harness.search.budgets import get_budget
-
-    return get_budget(name)
 
 
 def at_budget(config: TrainConfig, reference: Search, cheap: Search) -> TrainConfig:
