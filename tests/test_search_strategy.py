@@ -10,9 +10,9 @@ import optuna
 import pytest
 
 from harness.cli import main
-from harness.search import SearchSettings, run_search
-from harness.search.strategy import RANK_ATTR, SCORE_ATTR, STRATEGY_ATTR, estimator_of
+from harness.search import SearchSettings
 from harness.store import Store
+from harness.strategy import RANK_ATTR, SCORE_ATTR, STRATEGY_ATTR, estimator_of, ranked_search
 
 DATA = "synthetic?n=200&size=16"
 # 4 positions, 16 networks; the named orderings are the default strategy's, not a strategy's.
@@ -61,7 +61,7 @@ def settings(space: str, url: str, **changes) -> SearchSettings:
 
 def test_the_top_k_by_score_are_trained_and_every_score_is_stored(space, tmp_path):
     url = f"sqlite:///{tmp_path}/h.db"
-    result = run_search(settings(space, url))
+    result = ranked_search(settings(space, url))
     assert result.n_trials == 2
     with Store(url) as store:
         scores = store.estimates_frame(estimators=["params"])
@@ -87,11 +87,11 @@ def test_the_top_k_by_score_are_trained_and_every_score_is_stored(space, tmp_pat
 
 def test_rerunning_reuses_the_scores_and_trains_nothing_new(space, tmp_path):
     url = f"sqlite:///{tmp_path}/h.db"
-    run_search(settings(space, url, trials=4, top=2))
+    ranked_search(settings(space, url, trials=4, top=2))
     with Store(url) as store:
         before = store.estimates_frame()
         trained = len(store.trials_frame(study="s"))
-    run_search(settings(space, url, trials=4, top=2))
+    ranked_search(settings(space, url, trials=4, top=2))
     with Store(url) as store:
         assert store.estimates_frame()["estimate_id"].tolist() == before["estimate_id"].tolist()
         assert len(store.trials_frame(study="s")) == trained == 2
@@ -136,7 +136,7 @@ def test_bad_strategy_input_is_one_line_before_any_work(argv, words, tmp_path, c
 def test_the_supernet_trains_in_a_study_of_its_own(space, tmp_path):
     # Its training run is not a candidate of the search: it must not reach the leaderboard.
     from harness.search import Search
-    from harness.search.strategy import check_strategy
+    from harness.strategy import check_strategy
 
     search = Search.resolve(
         settings(space, f"sqlite:///{tmp_path}/h.db", strategy="supernet", top=2)

@@ -13,7 +13,7 @@ from harness.commands._training import add_training_args, training_overrides
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
 from harness.search.samplers import PRUNERS, SAMPLERS
-from harness.search.strategy import HELP as STRATEGY_HELP
+from harness.strategy import HELP as STRATEGY_HELP
 
 if TYPE_CHECKING:
     from harness.search import Search, SearchSettings
@@ -174,7 +174,7 @@ def settings_from_args(args: argparse.Namespace):
 
     if args.db and args.storage and args.db != args.storage:
         raise ConfigError("--db and --storage name the same database; give one of them")
-    from harness.search.strategy import estimator_of
+    from harness.strategy import estimator_of
 
     strategy = args.strategy.strip()
     if estimator_of(strategy) is None:
@@ -217,13 +217,14 @@ def settings_from_args(args: argparse.Namespace):
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.search import Search, format_leaderboard, run_search
+    from harness.search import Search, format_leaderboard
     from harness.store import Store
+    from harness.strategy import ranked_search
 
     started = time.perf_counter()
     settings = settings_from_args(args)
     search = Search.resolve(settings)
-    from harness.search.strategy import check_strategy
+    from harness.strategy import check_strategy
 
     check_strategy(search)  # unknown estimator, --top too large, a space a supernet cannot hold
     from harness.search.study import study_algorithms
@@ -239,7 +240,7 @@ def run(args: argparse.Namespace) -> int:
         f"device {device}, {threads_text(settings)}",
         file=sys.stderr,
     )
-    result = run_search(settings, search=search)
+    result = ranked_search(settings, search=search)
     if args.json:
         return _print_json(args, settings, result, time.perf_counter() - started)
     objectives = ",".join(settings.objectives)

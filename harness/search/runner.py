@@ -13,9 +13,11 @@ trials over N.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from harness.errors import ConfigError
 from harness.search.objective import CandidateFailed, Objective, RunError, best_text
 from harness.search.settings import Search, SearchSettings
 from harness.search.study import (
@@ -85,7 +87,7 @@ def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
     study = open_study(search, storage, create=True)
     fail_stale(study)
     if search.settings.strategy == "train":
-        # With a strategy, the estimator's top K are the trials (harness.search.strategy).
+        # With a strategy, the estimator's top K are the trials (harness.strategy).
         enqueue_named(study, search)
     store.ensure_study(search.study, data_spec=None, **search.study_fields())
     return study, on_stale.recovered
@@ -114,18 +116,32 @@ def run_worker(search: Search, store: Store, *, progress: Progress | None = None
     return ran
 
 
-def run_search(settings: SearchSettings, *, search: Search | None = None) -> SearchResult:
-    """The whole `harness run`: prepare, search (in-process or with workers), repeats."""
+def run_search(
+    settings: SearchSettings,
+    *,
+    search: Search | None = None,
+    before_trials: Callable[[Search, Store, optuna.Study], None] | None = None,
+) -> SearchResult:
+    """The whole `harness run`: prepare, search (in-process or with workers), repeats.
+
+    `before_trials` queues trials of its own once the study is ready: a ranking
+    strategy's top K (`harness.strategy.ranked_search`, which sits above this package
+    and the estimators it needs)."""
     from harness.search.leaderboard import leaderboard, pareto_store_ids
     from harness.search.progress import Progress
     from harness.store import Store
 
     started = time.perf_counter()
     search = search or Search.resolve(settings)
+    if settings.strategy != "train" and before_trials is None:
+        raise ConfigError(
+            f"--strategy {settings.strategy} ranks candidates before training: "
+            "run it with harness.strategy.ranked_search"
+        )
     with Store(settings.url) as store:
         study, recovered = prepare(search, store)
-        if settings.strategy != "train":
-            _rank_and_enqueue(search, store, study)
+        if before_trials is not None:
+            before_trials(search, store, study)
         done = counted_trials(study)
         progress = Progress(
             total=search.n_trials,
@@ -155,29 +171,6 @@ def run_search(settings: SearchSettings, *, search: Search | None = None) -> Sea
             recovered=recovered,
             repeated=repeated,
             seconds=time.perf_counter() - started,
-        )
-
-
-def _rank_and_enqueue(search: Search, store: Store, study: optuna.Study) -> None:
-    """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
-    import sys
-
-    from harness.search.strategy import enqueue_top, rank_candidates
-    from harness.trial import load_trial_dataset
-
-    started = time.perf_counter()
-    ranking = rank_candidates(search, store, load_trial_dataset(search.data))
-    added = enqueue_top(study, search, ranking)
-    if search.settings.progress:
-        best = ", ".join(
-            f"{row.arch} {row.score:.4g}"
-            for row in ranking.frame.head(search.settings.top).itertuples()
-        )
-        print(
-            f"{search.settings.strategy}: scored {len(ranking.frame)} candidates in "
-            f"{time.perf_counter() - started:.1f}s; training the top {search.settings.top} "
-            f"({added} new): {best}",
-            file=sys.stderr,
         )
 
 

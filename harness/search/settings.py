@@ -46,7 +46,7 @@ class SearchSettings:
     progress: bool = True
     measure_latency: bool = True
     folds: int = 1  # > 1: every candidate trains on each CK+ fold (harness.folds)
-    # "train", "proxy:NAME" or "supernet" (harness.search.strategy): with an estimator,
+    # "train", "proxy:NAME" or "supernet" (harness.strategy): with an estimator,
     # `candidates` (None -> `trials`) are scored and only the best `top` are trained.
     strategy: str = "train"
     candidates: int | None = None

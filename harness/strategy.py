@@ -10,11 +10,18 @@ instead of computing it, proposes the same candidates and enqueues the same K.
 The top K by score are then enqueued into the run's study and trained by the
 ordinary trial path (workers, pruning, repeats, leaderboard), each carrying its
 score and rank as user attributes.
+
+It sits above both `harness.search` (the study, the trial path) and
+`harness.estimate` (the scores), so that neither package imports the other:
+`ranked_search` is `harness.search.run_search` with the ranked top K enqueued
+before the first trial.
 """
 
 from __future__ import annotations
 
 import math
+import sys
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +33,8 @@ if TYPE_CHECKING:
 
     from harness.data import Dataset
     from harness.estimate.base import Estimator
-    from harness.search.settings import Search
+    from harness.search.runner import SearchResult
+    from harness.search.settings import Search, SearchSettings
     from harness.store import Store
 
 __all__ = [
@@ -36,6 +44,7 @@ __all__ = [
     "enqueue_top",
     "estimator_of",
     "rank_candidates",
+    "ranked_search",
 ]
 
 TRAIN = "train"
@@ -194,8 +203,6 @@ def rank_candidates(search: Search, store: Store, dataset: Dataset) -> Ranking:
 def _say(enabled: bool) -> Any:
     if not enabled:
         return None
-    import sys
-
     return lambda text: print(text, file=sys.stderr)
 
 
@@ -213,3 +220,33 @@ def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
         study.enqueue_trial(params, user_attrs=attrs)
         added += 1
     return added
+
+
+def rank_and_enqueue(search: Search, store: Store, study: optuna.Study) -> None:
+    """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
+    from harness.trial import load_trial_dataset
+
+    started = time.perf_counter()
+    ranking = rank_candidates(search, store, load_trial_dataset(search.data))
+    added = enqueue_top(study, search, ranking)
+    if search.settings.progress:
+        best = ", ".join(
+            f"{row.arch} {row.score:.4g}"
+            for row in ranking.frame.head(search.settings.top).itertuples()
+        )
+        print(
+            f"{search.settings.strategy}: scored {len(ranking.frame)} candidates in "
+            f"{time.perf_counter() - started:.1f}s; training the top {search.settings.top} "
+            f"({added} new): {best}",
+            file=sys.stderr,
+        )
+
+
+def ranked_search(settings: SearchSettings, *, search: Search | None = None) -> SearchResult:
+    """`harness run` with any strategy: the default trains what the sampler proposes;
+    an estimator's strategy first queues its ranked top K into the study."""
+    from harness.search.runner import run_search
+
+    if estimator_of(settings.strategy) is None:
+        return run_search(settings, search=search)
+    return run_search(settings, search=search, before_trials=rank_and_enqueue)
