@@ -42,8 +42,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--budget",
         metavar="NAME",
-        help="show what search budget NAME trains (smoke, short, paper): its stem, width scale "
-        "and input size (from its data, unless --input), its epochs and batches; each flag "
+        help="show what search budget NAME trains (smoke, short, paper): its stem and "
+        "input size (from its data, unless --input), its epochs and batches; each flag "
         "given still wins",
     )
     add_network_args(parser)
@@ -103,12 +103,10 @@ def run(args: argparse.Namespace) -> int:
 
 def budget_skeleton(budget: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     """The skeleton a budget trains, as a search builds it: the budget's fields (its
-    stem), its width scale on the multiplier, its data's image size; flags win."""
+    stem), its data's image size; flags win."""
     from harness.data.spec import parse_spec
 
     out = {**budget.skeleton, **overrides}
-    if "width_mult" not in overrides:
-        out["width_mult"] = float(out.get("width_mult", 1.0)) * budget.width_scale
     spec = parse_spec(budget.data)
     if "input_shape" not in overrides and "size" in dict(spec.options):
         out["input_shape"] = (1, spec["size"], spec["size"])

@@ -113,7 +113,6 @@ def _show(args: argparse.Namespace) -> int:
             space,
             input_shape=shape,
             num_classes=args.classes,
-            width_scale=budget.width_scale if budget else 1.0,
             budget_skeleton=budget.skeleton if budget else None,
         )
     print(f"space:       {space.name}  ({space.path})")

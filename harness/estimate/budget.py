@@ -137,7 +137,7 @@ def cheaper_search(reference: Search, budget: str) -> Search:
 
 def at_budget(config: TrainConfig, reference: Search, cheap: Search) -> TrainConfig:
     """`config` (a trial of `reference`) with `cheap`'s settings: its searched values
-    kept, the width multiplier moved from the reference's width scale to the cheap one's."""
+    kept, its width multiplier too."""
     skeleton = dict(cheap.base.skeleton)
     searched = {p.key for p in reference.params if p.target == "skeleton"}
     for key in searched:
@@ -149,9 +149,8 @@ def at_budget(config: TrainConfig, reference: Search, cheap: Search) -> TrainCon
         for letter in letters:
             block_params[letter] = dict((config.skeleton.get("block_params") or {}).get(letter, {}))
         skeleton["block_params"] = block_params
-    if not reference.width_fixed:
-        mult = float(config.skeleton.get("width_mult", 1.0)) / reference.budget.width_scale
-        skeleton["width_mult"] = mult * cheap.budget.width_scale
+    if "width_mult" in config.skeleton:  # searched or given: the candidate's own width
+        skeleton["width_mult"] = config.skeleton["width_mult"]
     train = {p.key: getattr(config, p.key) for p in reference.params if p.target == "train"}
     return cheap.base.replace(arch=config.arch, skeleton=skeleton, seed=config.seed, **train)
 

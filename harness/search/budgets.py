@@ -9,8 +9,8 @@ width, and no width it asks for takes a conv under `Skeleton.min_channels`
 (16: see `config.MIN_CONV_CHANNELS`). Measured on FER2013-shaped networks, a
 full-width network behind the strided stem costs the FLOPs of a quarter-width
 one at full resolution and trains 1.7-1.9x faster, with every R block whole.
-Its `width_scale` multiplies the space's width multiplier (a macro space that
-searches widths keeps its relative choices), unless `--width-mult` fixes it.
+Every budget trains the space's own widths: none narrows them (a quarter width
+put R blocks' convs at 4 channels, another block, not a cheaper one).
 """
 
 from __future__ import annotations
@@ -30,7 +30,6 @@ class Budget:
     description: str
     data: str  # data spec when --data is not given
     trials: int
-    width_scale: float
     # Skeleton fields over the space's (a searched value or a flag overrides them).
     skeleton: dict[str, Any] = field(default_factory=dict)
     epochs: int | None = None  # None: the protocol's
@@ -70,7 +69,6 @@ BUDGETS: dict[str, Budget] = {
         "with 2 seeds",
         data="synthetic?n=2000&size=32&difficulty=0.25",
         trials=10,
-        width_scale=1.0,
         skeleton={"stem": "strided"},
         # 5 epochs, not 3: on real FER2013 (docs/estimators.md) 3 epochs ranked 16
         # candidates like a 4x longer training at tau -0.02, 5 at 0.15, short's 6 of
@@ -87,7 +85,6 @@ BUDGETS: dict[str, Budget] = {
         "full width behind the strided stem, 24 trials",
         data="synthetic",
         trials=24,
-        width_scale=1.0,
         skeleton={"stem": "strided"},
         epochs=6,
         max_batches=50,
@@ -98,7 +95,6 @@ BUDGETS: dict[str, Budget] = {
         "a GPU and real data)",
         data="synthetic",
         trials=60,
-        width_scale=1.0,
     ),
 }
 

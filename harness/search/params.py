@@ -41,11 +41,7 @@ def searched_params(space: SearchSpace, overrides: Mapping[str, Any]) -> tuple[P
 def base_config(
     space: SearchSpace, budget: Budget, overrides: Mapping[str, Any], data: str
 ) -> TrainConfig:
-    """protocol < space < budget < explicit flags, before any searched value.
-
-    The skeleton's width multiplier stays unscaled here; `trial_config` applies
-    the budget's width scale after the searched value is known.
-    """
+    """protocol < space < budget < explicit flags, before any searched value."""
     overrides = dict(overrides)
     protocol = overrides.pop("protocol", None) or space.protocol
     flag_skeleton = overrides.pop("skeleton", None) or {}
@@ -87,15 +83,9 @@ def trial_config(
     base: TrainConfig,
     values: Mapping[str, Any],
     *,
-    width_scale: float = 1.0,
-    width_fixed: bool = False,
     seed: int | None = None,
 ) -> TrainConfig:
-    """The configuration one trial trains: `base` with the trial's values applied.
-
-    `width_fixed` (the user gave --width-mult) keeps the multiplier as given;
-    otherwise the space's (or searched) multiplier is scaled by the budget.
-    """
+    """The configuration one trial trains: `base` with the trial's values applied."""
     skeleton = copy.deepcopy(base.skeleton)
     train: dict[str, Any] = {}
     for param in space.params:
@@ -108,8 +98,6 @@ def trial_config(
             skeleton.setdefault("block_params", {}).setdefault(param.letter, {})[param.key] = value
         else:
             train[param.key] = value
-    if not width_fixed:
-        skeleton["width_mult"] = float(skeleton.get("width_mult", 1.0)) * width_scale
     if seed is not None:
         train["seed"] = seed
     return base.replace(arch=space.arch_from_params(values), skeleton=skeleton, **train)

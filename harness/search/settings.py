@@ -73,19 +73,11 @@ class Search:
     n_trials: int
     base: TrainConfig
     params: tuple[Param, ...]  # searched (not fixed by a flag)
-    width_fixed: bool
     candidates: int = 0  # scored by the strategy's estimator (0: the default strategy)
 
     def trial_config(self, values: Mapping[str, Any], *, seed: int | None = None) -> TrainConfig:
-        """What one trial trains: the base settings with its values, at this budget's widths."""
-        return trial_config(
-            self.space,
-            self.base,
-            values,
-            width_scale=self.budget.width_scale,
-            width_fixed=self.width_fixed,
-            seed=seed,
-        )
+        """What one trial trains: the base settings with its values."""
+        return trial_config(self.space, self.base, values, seed=seed)
 
     @classmethod
     def resolve(cls, settings: SearchSettings) -> Search:
@@ -117,7 +109,6 @@ class Search:
                 f"change depths in {space.path} instead"
             )
         base = base_config(space, budget, {**overrides, "seed": settings.seed}, data)
-        width_fixed = "width_mult" in (overrides.get("skeleton") or {})
         study = settings.study or default_study_name(settings, space, budget, data)
         return cls(
             settings=settings,
@@ -128,7 +119,6 @@ class Search:
             n_trials=trials,
             base=base,
             params=searched_params(space, overrides),
-            width_fixed=width_fixed,
             candidates=candidates,
         )
 

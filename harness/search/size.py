@@ -122,20 +122,17 @@ def flops_range(
     *,
     input_shape: tuple[int, int, int] = (1, 48, 48),
     num_classes: int = 7,
-    width_scale: float = 1.0,
     budget_skeleton: Mapping[str, Any] | None = None,
 ) -> FlopsRange:
     """The cheapest and dearest networks of the space (fvcore forward MACs per image),
-    and the smallest and largest by parameter count; at a budget, with its width scale
-    and its skeleton fields (`Budget.skeleton`)."""
+    and the smallest and largest by parameter count; at a budget, with its skeleton
+    fields (`Budget.skeleton`)."""
     combos = _skeleton_combos(space, budget_skeleton)
     found: dict[str, list[tuple[int, str]]] = {"flops": [], "params": []}
     with warnings.catch_warnings():
         # fvcore traces with torch.jit, which torch 2.x marks deprecated on every call.
         warnings.simplefilter("ignore", FutureWarning)
         for skeleton in combos:
-            skeleton = dict(skeleton)
-            skeleton["width_mult"] = float(skeleton.get("width_mult", 1.0)) * width_scale
             if space.kind == "choices":
                 measured = _choice_costs(space, skeleton, input_shape, num_classes)
             else:

@@ -41,7 +41,6 @@ def smoke_config(benchmark) -> tuple[TrainConfig, str]:
     config = TrainConfig.from_protocol(
         "fast",
         arch=ARCH,
-        skeleton={"width_mult": budget.width_scale},
         data=data,
         device="cpu",
         **budget.train_overrides("fast"),

@@ -56,7 +56,6 @@ def smoke_trainer(max_batches: int | None, epochs: int) -> Trainer:
         epochs=epochs,
         batch_size=budget.batch_size,
         max_batches=max_batches,
-        skeleton={"width_mult": budget.width_scale},
     )
     dataset = load_dataset(budget.data)
     candidate = build_candidate(

@@ -54,7 +54,7 @@ def test_bench_supernet_score_vs_smoke_trial(benchmark: Any, tmp_path: Any) -> N
     if small:
         overrides.update(epochs=QUICK["epochs"], max_batches=QUICK["max_batches"])
     base = base_config(space, budget, overrides, data)
-    width = QUICK["width"] if small else budget.width_scale
+    width = QUICK["width"] if small else 1.0
     base = base.replace(skeleton={**base.skeleton, "width_mult": width})
     dataset = load_dataset(data)
     orderings = itertools.cycle(
