@@ -13,9 +13,15 @@ from harness.commands.trials import add_db_arg
 from harness.search.budgets import BUDGETS
 
 if TYPE_CHECKING:
-    from harness.search import Search
+    from harness.search import Search, SearchSettings
 
-__all__ = ["add_budget_arg", "add_search_args", "load_search_data", "search_from_args"]
+__all__ = [
+    "add_budget_arg",
+    "add_search_args",
+    "load_search_data",
+    "search_from_args",
+    "settings_from_args",
+]
 
 
 def add_space_arg(parser: argparse.ArgumentParser) -> None:
@@ -42,26 +48,35 @@ def add_search_args(parser: argparse.ArgumentParser) -> None:
     add_training_args(parser)
 
 
-def search_from_args(args: argparse.Namespace, **settings: Any) -> Search:
-    """The resolved search `harness run` would train with these flags; `settings` sets
-    other `SearchSettings` fields (study, progress, ...)."""
-    from harness.search import Search, SearchSettings
+def settings_from_args(
+    args: argparse.Namespace, *, db: str | None = None, **fields: Any
+) -> SearchSettings:
+    """What the flags ask for: the space, the database (`db`, else --db), the budget,
+    --data, --seed and every training flag; `fields` sets the other `SearchSettings`
+    fields (study, trials, progress, ...). Checked and resolved by `Search.resolve`."""
+    from harness.search import SearchSettings
     from harness.store import resolve_db_url
 
     overrides = training_overrides(args)
     data = overrides.pop("data", None)
     seed = overrides.pop("seed", None)
-    return Search.resolve(
-        SearchSettings(
-            space=args.space,
-            url=resolve_db_url(args.db),
-            budget=args.budget,
-            data=data,
-            seed=seed or 0,
-            overrides=overrides,
-            **settings,
-        )
+    return SearchSettings(
+        space=args.space,
+        url=resolve_db_url(db or args.db),
+        budget=args.budget,
+        data=data,
+        seed=seed or 0,
+        overrides=overrides,
+        **fields,
     )
+
+
+def search_from_args(args: argparse.Namespace, **fields: Any) -> Search:
+    """The resolved search `harness run` would train with these flags; `fields` sets
+    other `SearchSettings` fields (study, progress, ...)."""
+    from harness.search import Search
+
+    return Search.resolve(settings_from_args(args, **fields))
 
 
 def load_search_data(search: Search) -> tuple[Any, str]:

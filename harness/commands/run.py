@@ -9,7 +9,8 @@ from typing import TYPE_CHECKING
 
 from harness.commands import argtypes
 from harness.commands._search_args import add_budget_arg
-from harness.commands._training import add_training_args, training_overrides
+from harness.commands._search_args import settings_from_args as search_settings
+from harness.commands._training import add_training_args
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
 from harness.search.samplers import PRUNERS, SAMPLERS
@@ -165,12 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def settings_from_args(args: argparse.Namespace):
-    from harness.folds import check_folds
-    from harness.search import SearchSettings
-    from harness.search.budgets import get_budget
+def settings_from_args(args: argparse.Namespace) -> SearchSettings:
     from harness.search.samplers import parse_objectives
-    from harness.store import resolve_db_url
 
     if args.db and args.storage and args.db != args.storage:
         raise ConfigError("--db and --storage name the same database; give one of them")
@@ -182,27 +179,20 @@ def settings_from_args(args: argparse.Namespace):
             raise ConfigError("--top needs --strategy (train the best N by score) or --repeats")
         if args.candidates is not None:
             raise ConfigError("--candidates needs --strategy proxy:NAME or supernet")
-    overrides = training_overrides(args)
-    data = overrides.pop("data", None)
-    seed = overrides.pop("seed", None)
     constraints = {
         # The flags' type checked these already; here they become numbers.
         "max_flops": argtypes.count_value(args.max_flops),
         "max_params": argtypes.count_value(args.max_params),
         "max_latency_ms": args.max_latency_ms,
     }
-    return SearchSettings(
-        space=args.space,
-        url=resolve_db_url(args.storage or args.db),
+    return search_settings(
+        args,
+        db=args.storage,
         study=args.study or "",
-        budget=args.budget,
-        data=data,
         trials=args.trials,
         objectives=parse_objectives(args.objectives),
         sampler=args.sampler,
         pruner=args.pruner,
-        seed=seed or 0,
-        overrides=overrides,
         constraints={k: v for k, v in constraints.items() if v is not None},
         repeats=args.repeats,
         top=3 if args.top is None else args.top,
@@ -212,7 +202,7 @@ def settings_from_args(args: argparse.Namespace):
         heartbeat_s=args.heartbeat,
         grace_s=3 * args.heartbeat,
         progress=not (args.no_progress or args.json),
-        folds=check_folds(data or get_budget(args.budget).data, args.folds),
+        folds=args.folds or 1,
     )
 
 

@@ -85,6 +85,10 @@ class Search:
         budget = get_budget(settings.budget)
         overrides = dict(settings.overrides)
         data = settings.data or budget.data
+        if settings.folds > 1:
+            from harness.folds import check_folds
+
+            check_folds(data, settings.folds)  # a ckplus: spec that splits so
         if settings.folds > 1 and "folds=" not in data:
             # Every load (the first check, workers, repeats) then splits into K folds,
             # also on a tree too small for the spec's default of 10.
