@@ -129,9 +129,6 @@ def propose_and_score(
             f"distinct candidates; ask for at most {capacity:,}"
         )
     study = _proposal_study(sampler)
-    scoring = (
-        _Scoring(estimators, dataset, store, total=count, progress=progress) if estimators else None
-    )
     told = estimators[0].name if estimators else None
     configs: list[TrainConfig] = []
     values: list[dict[str, Any]] = []
@@ -141,7 +138,7 @@ def propose_and_score(
     queue = [dict(given) for given in first]
     # Coupon collecting: proposing all of a space of size m takes about m ln m draws.
     attempts, limit = 0, 1000 + 20 * count * max(1, int(math.log(max(count, 2))))
-    try:
+    with _Scoring(estimators, dataset, store, total=count, progress=progress) as scoring:
         while len(configs) < count:
             attempts += 1
             if attempts > limit:
@@ -158,19 +155,15 @@ def propose_and_score(
                 configs.append(config)
                 values.append(chosen)
                 scores.append(None)
-                if scoring is not None:
-                    if len(configs) == 1:
-                        for estimator in estimators:
-                            # A supernet trains (or loads) here, recorded as its own trial.
-                            estimator.prepare(dataset, config, store=store, progress=on_message)
+                if estimators:
+                    for estimator in estimators if len(configs) == 1 else ():
+                        # A supernet trains (or loads) here, recorded as its own trial.
+                        estimator.prepare(dataset, config, store=store, progress=on_message)
                     scores[-1] = scoring.add(config).get(told)
-            if trial is not None and scoring is not None:
+            if trial is not None and estimators:
                 waiting.append((trial, index_of[key]))
                 waiting = _tell_known(study, waiting, scores)
-    finally:
-        if scoring is not None:
-            scoring.close()
-    frame = scoring.finish() if scoring is not None else _empty_frame()
+    frame = scoring.finish()
     if waiting:  # a population estimator's scores, known only now
         final = frame[frame["estimator"] == told]["score"].tolist()
         _tell_known(study, waiting, final)
@@ -309,18 +302,17 @@ def score_candidates(
     config first (stored and reused like any estimator; only those asked for get rows
     of their own), then it aggregates them, its key naming the population. Its
     seconds are its members' for that candidate: what the score costs."""
-    scoring = _Scoring(estimators, dataset, store, total=len(configs), progress=progress)
-    try:
+    with _Scoring(estimators, dataset, store, total=len(configs), progress=progress) as scoring:
         for config in configs:
             scoring.add(config)
-    finally:
-        scoring.close()
     return scoring.finish()
 
 
 class _Scoring:
     """Candidates scored one at a time as they come, each network built once for all
-    estimators; the population estimators over all of them at the end."""
+    estimators; the population estimators over all of them at the end. Its progress
+    bar shows from the first candidate (after the estimators' preparation) until the
+    `with` block ends."""
 
     def __init__(
         self,
@@ -333,7 +325,6 @@ class _Scoring:
     ) -> None:
         from harness.estimate.base import PopulationEstimator
 
-        assert dataset is not None and store is not None
         self.dataset, self.store = dataset, store
         self.groups = [e for e in estimators if isinstance(e, PopulationEstimator)]
         self.asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
@@ -348,7 +339,15 @@ class _Scoring:
         self.rows: list[dict[str, Any]] = []
         self.member_rows: dict[int, list[dict[str, Any]]] = {id(e): [] for e in self.needed}
         self.reused = 0
-        self.bar = _bar(total, progress)
+        self.total, self.progress = total, progress
+        self.bar: Any = None
+
+    def __enter__(self) -> _Scoring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
     def add(self, config: TrainConfig) -> dict[str, float]:
         """Score `config` by every estimator but the population ones; returns their
@@ -358,9 +357,11 @@ class _Scoring:
         from harness.estimate.proxies import initial_candidate
         from harness.measure import count_params, resolve_device
 
+        if self.bar is None:
+            self.bar = _bar(self.total, self.progress)
         started = time.perf_counter()
         candidate = initial_candidate(config, self.dataset)
-        built = _Built(candidate, time.perf_counter() - started)
+        build_seconds = time.perf_counter() - started
         candidate_id = candidate_row(candidate, len(self.dataset.classes), self.store)
         params = count_params(candidate.model)
         device = resolve_device(config.device)
@@ -369,7 +370,15 @@ class _Scoring:
             # Each estimator starts from the random state the build left (dropout draws
             # from it), as if it had built the network itself.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                row = _score_one(estimator, config, self.dataset, self.store, candidate_id, built)
+                row = _score_one(
+                    estimator,
+                    config,
+                    self.dataset,
+                    self.store,
+                    candidate_id,
+                    candidate,
+                    build_seconds,
+                )
             row.update(arch=candidate.architecture.name, params=params)
             self.member_rows[id(estimator)].append(row)
             if any(estimator is e for e in self.asked):
@@ -377,14 +386,9 @@ class _Scoring:
                 self.rows.append(row)
                 out[estimator.name] = row["score"]
         self.configs.append(config)
-        if self.bar is not None:
-            self.bar.set_postfix_str(f"{self.reused} scores reused", refresh=False)
-            self.bar.update(1)
+        self.bar.set_postfix_str(f"{self.reused} scores reused", refresh=False)
+        self.bar.update(1)
         return out
-
-    def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
 
     def finish(self) -> pd.DataFrame:
         """Every row: the per-candidate estimators' in the order scored, then the
@@ -398,12 +402,6 @@ class _Scoring:
         return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
-def _empty_frame() -> pd.DataFrame:
-    import pandas as pd
-
-    return pd.DataFrame([], columns=list(SCORE_COLUMNS))
-
-
 def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
     return {
         "data_fingerprint": dataset.fingerprint,
@@ -412,21 +410,14 @@ def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -
     }
 
 
-@dataclass
-class _Built:
-    """A candidate's network, built once for every proxy, and the seconds it took."""
-
-    candidate: Candidate
-    seconds: float
-
-
 def _score_one(
     estimator: Estimator,
     config: TrainConfig,
     dataset: Dataset,
     store: Store,
     candidate_id: int,
-    built: _Built,
+    candidate: Candidate,
+    build_seconds: float,
 ) -> dict[str, Any]:
     from harness.estimate.proxies import Proxy
 
@@ -437,9 +428,9 @@ def _score_one(
     started = time.perf_counter()
     estimator.last_seconds = None
     if isinstance(estimator, Proxy):
-        score = estimator.score_built(config, dataset, built.candidate)
+        score = estimator.score_built(config, dataset, candidate)
         # What the score costs on its own: its network's build as well.
-        seconds = built.seconds + time.perf_counter() - started
+        seconds = build_seconds + time.perf_counter() - started
     else:
         score = estimator.score(config, dataset)
         seconds = time.perf_counter() - started
@@ -498,11 +489,16 @@ def _aggregate(
 
 
 def _bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
     import sys
 
     from tqdm.auto import tqdm
 
     # tqdm's rate is candidates per second: the number a cheap estimate is for.
-    return tqdm(total=total, desc="candidates", unit="cand", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc="candidates",
+        unit="cand",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not enabled,
+    )
