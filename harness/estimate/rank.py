@@ -15,7 +15,7 @@ high scores (`harness run --strategy`). `sample_configs` draws with Optuna's
 `RandomSampler` and scores nothing: uniform over positions, choices and random keys
 (so for a `counts` space every ordering is equally likely). `score_candidates`
 scores candidates already chosen. Every scored candidate's network is built once
-and handed to each estimator (`Estimator.score_built`).
+and handed to each proxy (`Proxy.score_built`).
 """
 
 from __future__ import annotations
@@ -114,9 +114,9 @@ def propose_and_score(
 ) -> Proposals:
     """`count` distinct candidates: the parameter sets in `first` as given, then those
     `sampler` proposes; each scored by every estimator as it comes (the estimators
-    prepared on the first), the first estimator's score told back to the sampler (a
-    population estimator's once all are scored; no score is a failed trial). A
-    proposal seen before is told its score again and not counted. ConfigError, before
+    prepared on the first), the first estimator's score told back to the sampler (no
+    score is a failed trial; a population estimator's is known only at the end, too
+    late to tell). A proposal seen before is told its score again and not counted. ConfigError, before
     any proposal, if the space holds fewer than `count`; and if the sampler keeps
     proposing candidates seen before. With no estimators, `dataset` and `store` may
     be None and nothing is told."""
@@ -133,8 +133,7 @@ def propose_and_score(
     configs: list[TrainConfig] = []
     values: list[dict[str, Any]] = []
     index_of: dict[str, int] = {}
-    scores: list[float | None] = []  # the told estimator's, by candidate; None until known
-    waiting: list[tuple[optuna.trial.Trial, int]] = []  # asked, not yet told
+    scores: list[float | None] = []  # the told estimator's, by candidate
     queue = [dict(given) for given in first]
     # Coupon collecting: proposing all of a space of size m takes about m ln m draws.
     attempts, limit = 0, 1000 + 20 * count * max(1, int(math.log(max(count, 2))))
@@ -161,13 +160,8 @@ def propose_and_score(
                         estimator.prepare(dataset, config, store=store, progress=on_message)
                     scores[-1] = scoring.add(config).get(told)
             if trial is not None and estimators:
-                waiting.append((trial, index_of[key]))
-                waiting = _tell_known(study, waiting, scores)
-    frame = scoring.finish()
-    if waiting:  # a population estimator's scores, known only now
-        final = frame[frame["estimator"] == told]["score"].tolist()
-        _tell_known(study, waiting, final)
-    return Proposals(configs, values, frame)
+                _tell(study, trial, scores[index_of[key]])
+    return Proposals(configs, values, scoring.finish())
 
 
 def _proposal_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
@@ -183,22 +177,15 @@ def _proposal_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
         optuna.logging.set_verbosity(verbosity)
 
 
-def _tell_known(
-    study: optuna.Study, waiting: list[tuple[Any, int]], scores: Sequence[float | None]
-) -> list[tuple[Any, int]]:
-    """Tell every waiting trial whose candidate's score is known; the rest still wait."""
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, score: float | None) -> None:
     import optuna
 
-    still = []
-    for trial, index in waiting:
-        score = scores[index]
-        if score is None:
-            still.append((trial, index))
-        elif math.isfinite(score):
-            study.tell(trial, score)
-        else:  # no score (a network the estimator cannot read): the sampler learns nothing
-            study.tell(trial, state=optuna.trial.TrialState.FAIL)
-    return still
+    if score is None:  # a population estimator's: not known yet
+        return
+    if math.isfinite(score):
+        study.tell(trial, score)
+    else:  # no score (a network the estimator cannot read): the sampler learns nothing
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
 def sample_configs(
