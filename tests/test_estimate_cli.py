@@ -43,13 +43,13 @@ def test_estimate_stores_scores_and_the_second_run_reuses_them(
 ):
     url = f"sqlite:///{tmp_path / 'e.db'}"
     calls = []
-    real = Synflow.score
+    real = Synflow.score_candidate
 
-    def counted(self, config, dataset):
-        calls.append(config.arch)
-        return real(self, config, dataset)
+    def counted(self, candidate, batch, device):
+        calls.append(candidate.architecture.name)
+        return real(self, candidate, batch, device)
 
-    monkeypatch.setattr(Synflow, "score", counted)
+    monkeypatch.setattr(Synflow, "score_candidate", counted)
     argv = ["estimate", "--space", space, "--sample", "3", "--estimators", "params,synflow",
             "--proxy-batch", "8", "--db", url, "--json", *TINY]  # fmt: skip
     first = _json(argv, capsys)

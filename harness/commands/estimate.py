@@ -97,11 +97,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import optuna
+
     from harness.estimate.rank import (
         make_estimators,
         parse_estimators,
-        sample_configs,
-        score_candidates,
+        propose_and_score,
         space_capacity,
     )
     from harness.store import Store
@@ -118,29 +119,37 @@ def run(args: argparse.Namespace) -> int:
             f"--sample {args.sample:,} is more than space {search.space.name} holds "
             f"({capacity:,} distinct candidates)"
         )
+    loud = not (args.quiet or args.json)
     with Store(search.settings.url) as store:
         dataset, device = load_search_data(search)
-        if not args.quiet and not args.json:
+        if loud:
             print(
                 f"estimate: space {search.space.name} ({search.space.summary()}), budget "
                 f"{search.budget.name}, data {search.data}, {args.sample} candidates, "
                 f"estimators {','.join(names)}, device {device}",
                 file=sys.stderr,
             )
-        configs = sample_configs(search, args.sample, seed=search.settings.seed)
-        say = None if args.quiet or args.json else _say
-        for estimator in estimators:
-            estimator.prepare(dataset, configs[0], store=store, progress=say)
-        frame = score_candidates(
-            configs, estimators, dataset, store, progress=not (args.quiet or args.json)
+        proposals = propose_and_score(
+            optuna.samplers.RandomSampler(seed=search.settings.seed),
+            search.space,
+            search.params,
+            search.trial_config,
+            estimators,
+            dataset,
+            store,
+            args.sample,
+            progress=loud,
+            on_message=_say if loud else None,
         )
+        frame = proposals.frame
         url = store.url
     seconds = time.perf_counter() - started
     if args.json:
         return _print_json(frame, search, names, url, seconds)
     print(summary_table(frame, names))
     print()
-    print(f"best {min(args.show, len(configs))} by {_lead(names)} (higher predicts more accurate):")
+    shown = min(args.show, len(proposals.configs))
+    print(f"best {shown} by {_lead(names)} (higher predicts more accurate):")
     print(best_table(frame, names, args.show))
     if search.data.startswith("synthetic"):
         from harness.search.leaderboard import PIPELINE_CHECK

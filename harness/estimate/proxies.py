@@ -1,8 +1,9 @@
 """Zero-cost proxies: a score of a network at initialisation, from one minibatch.
 
-Each proxy builds the candidate the configuration asks for (`candidate_for`, as
-training does), with weights initialised from the configuration's seed, and
-scores it on one batch of the training split drawn with that seed and
+Each proxy scores the candidate the configuration asks for, built as training
+builds it with the weights initialised from the configuration's seed
+(`initial_candidate`; built once and copied for each proxy where several score
+it), on one batch of the training split drawn with that seed and
 standardised as the trainer standardises (the first 4,096 training images'
 mean and sd). Higher is better for every score here (`Estimator`).
 
@@ -27,6 +28,7 @@ the loss or synflow's sum.
 from __future__ import annotations
 
 import contextlib
+import copy
 import math
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -52,6 +54,7 @@ __all__ = [
     "Proxy",
     "Snip",
     "Synflow",
+    "initial_candidate",
     "loss_backward",
     "proxy_batch",
     "proxy_batches",
@@ -82,6 +85,18 @@ def relu_modules(model: nn.Module) -> Iterator[nn.Module]:
 
 
 Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+def initial_candidate(config: TrainConfig, dataset: Dataset) -> Candidate:
+    """`config`'s network with the initial weights its trial starts from (seeded, on
+    `config`'s threads, as run_trial builds it): what every proxy scores."""
+    from harness.train import seed_everything
+    from harness.trial import candidate_for
+
+    if config.threads:
+        torch.set_num_threads(config.threads)  # as run_trial: --threads holds here too
+    seed_everything(config.seed)
+    return candidate_for(config, dataset)
 
 
 def proxy_batches(
@@ -141,13 +156,15 @@ class Proxy(Estimator):
         return {"batch_size": self.batch_size} if self.needs_batch else {}
 
     def score(self, config: TrainConfig, dataset: Dataset) -> float:
-        from harness.train import seed_everything
-        from harness.trial import candidate_for
+        return self._score(config, dataset, initial_candidate(config, dataset))
 
-        if config.threads:
-            torch.set_num_threads(config.threads)  # as run_trial: --threads holds here too
-        seed_everything(config.seed)  # the same initial weights as the trial of this seed
-        candidate = candidate_for(config, dataset)
+    def score_built(self, config: TrainConfig, dataset: Dataset, candidate: Candidate) -> float:
+        """`score`, given `config`'s network as `initial_candidate` built it, shared with
+        other proxies: each scores a copy, since scoring changes the model (its device,
+        mode and gradients; synflow its weights)."""
+        return self._score(config, dataset, copy.deepcopy(candidate))
+
+    def _score(self, config: TrainConfig, dataset: Dataset, candidate: Candidate) -> float:
         device = resolve_device(config.device)
         batch = None
         if self.needs_batch:

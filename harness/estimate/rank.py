@@ -1,14 +1,21 @@
-"""Scoring many candidates of a space cheaply, each score stored and reused.
+"""Proposing candidates of a space with an Optuna sampler and scoring each cheaply,
+each score stored and reused.
 
     search = Search.resolve(SearchSettings(space="rir_balanced", url=url))
-    configs = sample_configs(search, 2000, seed=0)
     estimators = make_estimators(["params", "synflow"], space=search.space)
-    frame = score_candidates(configs, estimators, dataset, store)
+    sampler = optuna.samplers.RandomSampler(seed=0)
+    proposals = propose_and_score(sampler, search.space, search.params, search.trial_config,
+                                  estimators, dataset, store, 2000)
 
-Sampling draws the space's own Optuna parameters (`Encoding.suggest`, `suggest`)
-from a seeded generator in place of an Optuna trial: uniform over positions,
-choices and random keys (so for a `counts` space every ordering is equally
-likely), each distinct candidate once.
+`propose_and_score` is the one proposal loop: an in-memory study asks the sampler
+for the space's parameters (`harness.search.params.suggest`), each distinct
+candidate (by its training config's identity) is scored once as it comes and the
+first estimator's score is told back, so that a sampler such as TPE steers towards
+high scores (`harness run --strategy`). `sample_configs` draws with Optuna's
+`RandomSampler` and scores nothing: uniform over positions, choices and random keys
+(so for a `counts` space every ordering is equally likely). `score_candidates`
+scores candidates already chosen. Every scored candidate's network is built once
+and handed to each proxy (`Proxy.score_built`).
 """
 
 from __future__ import annotations
@@ -17,11 +24,13 @@ import inspect
 import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 
 if TYPE_CHECKING:
+    import optuna
     import pandas as pd
 
     from harness.candidate import Candidate
@@ -29,14 +38,16 @@ if TYPE_CHECKING:
     from harness.data import Dataset
     from harness.estimate.base import Estimator, PopulationEstimator
     from harness.search import Search
-    from harness.search.space import SearchSpace
+    from harness.search.space import Param, SearchSpace
     from harness.store import Store
 
 __all__ = [
     "SCORE_COLUMNS",
+    "Proposals",
     "candidate_row",
     "make_estimators",
     "parse_estimators",
+    "propose_and_score",
     "sample_configs",
     "score_candidates",
     "space_capacity",
@@ -53,35 +64,15 @@ SCORE_COLUMNS = (
 )
 
 
-class _RandomTrial:
-    """The suggest_* calls of an Optuna trial, answered from a seeded numpy generator."""
-
-    def __init__(self, rng: Any) -> None:
-        self.rng = rng
-
-    def suggest_categorical(self, name: str, choices: Sequence[Any]) -> Any:
-        return choices[int(self.rng.integers(len(choices)))]
-
-    def suggest_int(self, name: str, low: int, high: int, step: int = 1, log: bool = False) -> int:
-        if log:
-            return int(round(math.exp(self.rng.uniform(math.log(low), math.log(high)))))
-        return int(low + step * self.rng.integers((high - low) // step + 1))
-
-    def suggest_float(
-        self, name: str, low: float, high: float, step: float | None = None, log: bool = False
-    ) -> float:
-        if log:
-            return float(math.exp(self.rng.uniform(math.log(low), math.log(high))))
-        if step is not None:
-            return float(low + step * self.rng.integers(int((high - low) / step) + 1))
-        return float(self.rng.uniform(low, high))
-
-
 def space_capacity(search: Search) -> int | None:
     """Distinct candidates the search can propose; None when a searched setting is
     continuous (no limit)."""
-    size = search.space.encoding.size()
-    for param in search.params:
+    return _capacity(search.space, search.params)
+
+
+def _capacity(space: SearchSpace, params: Sequence[Param]) -> int | None:
+    size = space.encoding.size()
+    for param in params:
         if param.choices is not None:
             size *= len(param.choices)
         elif param.is_int and not param.log:
@@ -91,10 +82,110 @@ def space_capacity(search: Search) -> int | None:
     return size
 
 
-def _draw(search: Search, rng: Any) -> dict[str, Any]:
+@dataclass
+class Proposals:
+    """The distinct candidates proposed, in the order proposed, and their scores."""
+
+    configs: list[TrainConfig]
+    values: list[dict[str, Any]]  # each candidate's Optuna parameters
+    frame: pd.DataFrame  # SCORE_COLUMNS; no rows when nothing was scored
+
+    def best_first(self, estimator: str) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+        """`estimator`'s rows, best first (a candidate without a finite score last; ties
+        in the order proposed, so that a rerun ranks alike), and each row's parameters."""
+        rows = self.frame[self.frame["estimator"] == estimator].reset_index(drop=True)
+        order = rows["score"].fillna(-math.inf).sort_values(ascending=False, kind="stable").index
+        return rows.loc[order].reset_index(drop=True), [self.values[i] for i in order]
+
+
+def propose_and_score(
+    sampler: optuna.samplers.BaseSampler,
+    space: SearchSpace,
+    params: Sequence[Param],
+    trial_config: Callable[[Mapping[str, Any]], TrainConfig],
+    estimators: Sequence[Estimator],
+    dataset: Dataset | None,
+    store: Store | None,
+    count: int,
+    *,
+    first: Sequence[Mapping[str, Any]] = (),
+    progress: bool = False,
+    on_message: Callable[[str], None] | None = None,
+) -> Proposals:
+    """`count` distinct candidates: the parameter sets in `first` as given, then those
+    `sampler` proposes; each scored by every estimator as it comes (the estimators
+    prepared on the first), the first estimator's score told back to the sampler (no
+    score is a failed trial; a population estimator's is known only at the end, too
+    late to tell). A proposal seen before is told its score again and not counted. ConfigError, before
+    any proposal, if the space holds fewer than `count`; and if the sampler keeps
+    proposing candidates seen before. With no estimators, `dataset` and `store` may
+    be None and nothing is told."""
     from harness.search.params import suggest
 
-    return suggest(_RandomTrial(rng), search.space, search.params)  # type: ignore[arg-type]
+    capacity = _capacity(space, params)
+    if capacity is not None and count > capacity:
+        raise ConfigError(
+            f"{count:,} candidates asked of space {space.name}, which holds {capacity:,} "
+            f"distinct candidates; ask for at most {capacity:,}"
+        )
+    study = _proposal_study(sampler)
+    told = estimators[0].name if estimators else None
+    configs: list[TrainConfig] = []
+    values: list[dict[str, Any]] = []
+    index_of: dict[str, int] = {}
+    scores: list[float | None] = []  # the told estimator's, by candidate
+    queue = [dict(given) for given in first]
+    # Coupon collecting: proposing all of a space of size m takes about m ln m draws.
+    attempts, limit = 0, 1000 + 20 * count * max(1, int(math.log(max(count, 2))))
+    with _Scoring(estimators, dataset, store, total=count, progress=progress) as scoring:
+        while len(configs) < count:
+            attempts += 1
+            if attempts > limit:
+                raise ConfigError(
+                    f"proposed {attempts:,} candidates of space {space.name} and found only "
+                    f"{len(configs):,} distinct ones of the {count:,} asked for; ask for fewer"
+                )
+            trial = None if queue else study.ask()
+            chosen = queue.pop(0) if trial is None else suggest(trial, space, tuple(params))
+            config = trial_config(chosen)
+            key = _identity(config)
+            if key not in index_of:
+                index_of[key] = len(configs)
+                configs.append(config)
+                values.append(chosen)
+                scores.append(None)
+                if estimators:
+                    for estimator in estimators if len(configs) == 1 else ():
+                        # A supernet trains (or loads) here, recorded as its own trial.
+                        estimator.prepare(dataset, config, store=store, progress=on_message)
+                    scores[-1] = scoring.add(config).get(told)
+            if trial is not None and estimators:
+                _tell(study, trial, scores[index_of[key]])
+    return Proposals(configs, values, scoring.finish())
+
+
+def _proposal_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
+    """An in-memory study for `sampler` to propose in, created without Optuna's line
+    on stderr (commands keep stderr for their own progress)."""
+    import optuna
+
+    verbosity = optuna.logging.get_verbosity()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    try:
+        return optuna.create_study(direction="maximize", sampler=sampler)
+    finally:
+        optuna.logging.set_verbosity(verbosity)
+
+
+def _tell(study: optuna.Study, trial: optuna.trial.Trial, score: float | None) -> None:
+    import optuna
+
+    if score is None:  # a population estimator's: not known yet
+        return
+    if math.isfinite(score):
+        study.tell(trial, score)
+    else:  # no score (a network the estimator cannot read): the sampler learns nothing
+        study.tell(trial, state=optuna.trial.TrialState.FAIL)
 
 
 def sample_configs(
@@ -105,35 +196,15 @@ def sample_configs(
     first: Sequence[Mapping[str, Any]] = (),
 ) -> list[TrainConfig]:
     """`n` distinct candidates of the search (their training configs): the parameter
-    sets in `first`, then uniform draws with `seed`. ConfigError if the space has
-    fewer than `n`, before any drawing."""
-    import numpy as np
+    sets in `first`, then uniform draws of Optuna's RandomSampler with `seed`.
+    ConfigError if the space has fewer than `n`, before any drawing."""
+    import optuna
 
-    capacity = space_capacity(search)
-    if capacity is not None and n > capacity:
-        raise ConfigError(
-            f"--sample {n} is more than space {search.space.name} holds ({capacity:,} "
-            f"distinct candidates); ask for at most {capacity:,}"
-        )
-    rng = np.random.default_rng(seed)
-    out: dict[str, TrainConfig] = {}
-    queue = [dict(values) for values in first]
-    attempts = 0
-    # Coupon collecting: drawing all of a space of size m takes about m ln m draws.
-    limit = 1000 + 20 * n * max(1, int(math.log(max(n, 2))))
-    while len(out) < n:
-        values = queue.pop(0) if queue else _draw(search, rng)
-        attempts += 1
-        if attempts > limit:
-            raise ConfigError(
-                f"drew {attempts:,} candidates of space {search.space.name} and found only "
-                f"{len(out):,} distinct ones of the {n:,} asked for; ask for fewer"
-            )
-        config = search.trial_config(values)
-        key = _identity(config)
-        if key not in out:
-            out[key] = config
-    return list(out.values())
+    sampler = optuna.samplers.RandomSampler(seed=seed)
+    proposals = propose_and_score(
+        sampler, search.space, search.params, search.trial_config, (), None, None, n, first=first
+    )
+    return proposals.configs
 
 
 def _identity(config: TrainConfig) -> str:
@@ -209,7 +280,6 @@ def score_candidates(
     store: Store,
     *,
     progress: bool = False,
-    on_score: Callable[[dict[str, Any]], None] | None = None,
 ) -> pd.DataFrame:
     """Every estimator's score of every config (columns `SCORE_COLUMNS`), one row per
     pair; a score stored earlier with the same key (candidate, estimator, data, seed,
@@ -219,54 +289,104 @@ def score_candidates(
     config first (stored and reused like any estimator; only those asked for get rows
     of their own), then it aggregates them, its key naming the population. Its
     seconds are its members' for that candidate: what the score costs."""
-    import pandas as pd
-    import torch
-
-    from harness.estimate.base import PopulationEstimator
-    from harness.measure import count_params
-    from harness.trial import candidate_for
-
-    groups = [e for e in estimators if isinstance(e, PopulationEstimator)]
-    asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
-    needed = {id(e): e for e in [*asked, *(m for g in groups for m in g.members)]}
-    if groups and len(configs) < 2:
-        raise ConfigError(
-            f"{groups[0].name} ranks candidates against each other: it needs at least 2 "
-            f"scored together, got {len(configs)}"
-        )
-    rows: list[dict[str, Any]] = []
-    member_rows: dict[int, list[dict[str, Any]]] = {key: [] for key in needed}
-    bar = _bar(len(configs), progress)
-    reused = 0
-    try:
+    with _Scoring(estimators, dataset, store, total=len(configs), progress=progress) as scoring:
         for config in configs:
-            if config.threads:
-                torch.set_num_threads(config.threads)
-            candidate = candidate_for(config, dataset)
-            candidate_id = candidate_row(candidate, len(dataset.classes), store)
-            params = count_params(candidate.model)
-            for key, estimator in needed.items():
-                row = _score_one(estimator, config, dataset, store, candidate_id)
-                row.update(arch=candidate.architecture.name, params=params)
-                member_rows[key].append(row)
-                if any(estimator is e for e in asked):
-                    reused += row["reused"]
-                    rows.append(row)
-                    if on_score is not None:
-                        on_score(row)
-            if bar is not None:
-                bar.set_postfix_str(f"{reused} scores reused", refresh=False)
-                bar.update(1)
-    finally:
-        if bar is not None:
-            bar.close()
-    for group in groups:
-        scored = [member_rows[id(m)] for m in group.members]
-        for row in _aggregate(group, configs, scored, dataset, store):
-            rows.append(row)
-            if on_score is not None:
-                on_score(row)
-    return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+            scoring.add(config)
+    return scoring.finish()
+
+
+class _Scoring:
+    """Candidates scored one at a time as they come, each network built once for all
+    estimators; the population estimators over all of them at the end. Its progress
+    bar shows from the first candidate (after the estimators' preparation) until the
+    `with` block ends."""
+
+    def __init__(
+        self,
+        estimators: Sequence[Estimator],
+        dataset: Dataset | None,
+        store: Store | None,
+        *,
+        total: int,
+        progress: bool,
+    ) -> None:
+        from harness.estimate.base import PopulationEstimator
+
+        self.dataset, self.store = dataset, store
+        self.groups = [e for e in estimators if isinstance(e, PopulationEstimator)]
+        self.asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
+        members = [m for g in self.groups for m in g.members]
+        self.needed = list({id(e): e for e in [*self.asked, *members]}.values())
+        if self.groups and total < 2:
+            raise ConfigError(
+                f"{self.groups[0].name} ranks candidates against each other: it needs at "
+                f"least 2 scored together, got {total}"
+            )
+        self.configs: list[TrainConfig] = []
+        self.rows: list[dict[str, Any]] = []
+        self.member_rows: dict[int, list[dict[str, Any]]] = {id(e): [] for e in self.needed}
+        self.reused = 0
+        self.total, self.progress = total, progress
+        self.bar: Any = None
+
+    def __enter__(self) -> _Scoring:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+    def add(self, config: TrainConfig) -> dict[str, float]:
+        """Score `config` by every estimator but the population ones; returns their
+        scores by estimator name (NaN where none)."""
+        import torch
+
+        from harness.estimate.proxies import initial_candidate
+        from harness.measure import count_params, resolve_device
+
+        if self.bar is None:
+            self.bar = _bar(self.total, self.progress)
+        started = time.perf_counter()
+        candidate = initial_candidate(config, self.dataset)
+        build_seconds = time.perf_counter() - started
+        candidate_id = candidate_row(candidate, len(self.dataset.classes), self.store)
+        params = count_params(candidate.model)
+        device = resolve_device(config.device)
+        out = {}
+        for estimator in self.needed:
+            # Each estimator starts from the random state the build left (dropout draws
+            # from it), as if it had built the network itself.
+            with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+                row = _score_one(
+                    estimator,
+                    config,
+                    self.dataset,
+                    self.store,
+                    candidate_id,
+                    candidate,
+                    build_seconds,
+                )
+            row.update(arch=candidate.architecture.name, params=params)
+            self.member_rows[id(estimator)].append(row)
+            if any(estimator is e for e in self.asked):
+                self.reused += row["reused"]
+                self.rows.append(row)
+                out[estimator.name] = row["score"]
+        self.configs.append(config)
+        self.bar.set_postfix_str(f"{self.reused} scores reused", refresh=False)
+        self.bar.update(1)
+        return out
+
+    def finish(self) -> pd.DataFrame:
+        """Every row: the per-candidate estimators' in the order scored, then the
+        population estimators' over every candidate added."""
+        import pandas as pd
+
+        rows = list(self.rows)
+        for group in self.groups:
+            scored = [self.member_rows[id(m)] for m in group.members]
+            rows.extend(_aggregate(group, self.configs, scored, self.dataset, self.store))
+        return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
 
 
 def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
@@ -278,24 +398,35 @@ def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -
 
 
 def _score_one(
-    estimator: Estimator, config: TrainConfig, dataset: Dataset, store: Store, candidate_id: int
+    estimator: Estimator,
+    config: TrainConfig,
+    dataset: Dataset,
+    store: Store,
+    candidate_id: int,
+    candidate: Candidate,
+    build_seconds: float,
 ) -> dict[str, Any]:
+    from harness.estimate.proxies import Proxy
+
     key = _estimate_key(estimator, config, dataset)
     found = store.find_estimate(candidate_id, estimator.name, **key)
     if found is not None:
-        score, seconds, was_reused = found["score"], found["seconds"], True
+        return _row(candidate_id, estimator.name, found["score"], found["seconds"], True)
+    started = time.perf_counter()
+    estimator.last_seconds = None
+    if isinstance(estimator, Proxy):
+        score = estimator.score_built(config, dataset, candidate)
+        # What the score costs on its own: its network's build as well.
+        seconds = build_seconds + time.perf_counter() - started
     else:
-        started = time.perf_counter()
-        estimator.last_seconds = None
         score = estimator.score(config, dataset)
         seconds = time.perf_counter() - started
-        if estimator.last_seconds is not None:
-            seconds = estimator.last_seconds
-        was_reused = False
-        store.record_estimate(
-            candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key
-        )
-    return _row(candidate_id, estimator.name, score, seconds, was_reused)
+    if estimator.last_seconds is not None:
+        seconds = estimator.last_seconds
+    store.record_estimate(
+        candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key
+    )
+    return _row(candidate_id, estimator.name, score, seconds, False)
 
 
 def _row(
@@ -345,11 +476,16 @@ def _aggregate(
 
 
 def _bar(total: int, enabled: bool) -> Any:
-    if not enabled:
-        return None
     import sys
 
     from tqdm.auto import tqdm
 
     # tqdm's rate is candidates per second: the number a cheap estimate is for.
-    return tqdm(total=total, desc="candidates", unit="cand", file=sys.stderr, dynamic_ncols=True)
+    return tqdm(
+        total=total,
+        desc="candidates",
+        unit="cand",
+        file=sys.stderr,
+        dynamic_ncols=True,
+        disable=not enabled,
+    )
