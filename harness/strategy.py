@@ -19,7 +19,6 @@ before the first trial.
 
 from __future__ import annotations
 
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -138,66 +137,33 @@ class Ranking:
 def rank_candidates(search: Search, store: Store, dataset: Dataset) -> Ranking:
     """Score `search.candidates` distinct candidates proposed by the run's sampler,
     best first (a candidate without a finite score last)."""
-    import optuna
-    import pandas as pd
-
-    from harness.estimate.rank import score_candidates
-    from harness.search.params import suggest
+    from harness.estimate.rank import propose_and_score
     from harness.search.samplers import make_sampler
-    from harness.store import config_hash
 
     estimator = check_strategy(search)
     assert estimator is not None
     settings = search.settings
-    wanted = search.candidates
     sampler = make_sampler(
         settings.sampler,
         objectives=("accuracy",),  # one value: the score
         space=search.space,
         params=search.params,
         seed=settings.seed,
-        n_trials=wanted,
+        n_trials=search.candidates,
     )
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    proposals = optuna.create_study(direction="maximize", sampler=sampler)
-    rows: list[dict[str, Any]] = []
-    values: list[dict[str, Any]] = []
-    seen: dict[str, float] = {}
-    prepared = False
-    # A sampler repeats itself near the end of a small space; give up well after that.
-    attempts, limit = 0, 1000 + 20 * wanted * max(1, int(math.log(max(wanted, 2))))
-    while len(rows) < wanted:
-        attempts += 1
-        if attempts > limit:
-            raise ConfigError(
-                f"the {settings.sampler} sampler proposed {attempts:,} candidates and only "
-                f"{len(rows)} distinct ones of the {wanted} asked for; ask for fewer"
-            )
-        trial = proposals.ask()
-        chosen = suggest(trial, search.space, search.params)
-        config = search.trial_config(chosen)
-        key = config_hash(config.identity())
-        if key in seen:  # told again, so the sampler learns it but it is scored once
-            proposals.tell(trial, seen[key])
-            continue
-        if not prepared:
-            # A supernet trains (or loads) here, recorded as its own trial.
-            estimator.prepare(dataset, config, store=store, progress=_say(settings.progress))
-            prepared = True
-        row = score_candidates([config], [estimator], dataset, store).iloc[0].to_dict()
-        score = row["score"]
-        seen[key] = score if math.isfinite(score) else -math.inf
-        if math.isfinite(score):
-            proposals.tell(trial, score)
-        else:  # no score (a network the proxy cannot read): the sampler learns nothing
-            proposals.tell(trial, state=optuna.trial.TrialState.FAIL)
-        rows.append(row)
-        values.append(chosen)
-    frame = pd.DataFrame(rows)
-    # Stable sort: ties keep the sampler's order, so a rerun picks the same K.
-    order = frame["score"].fillna(-math.inf).sort_values(ascending=False, kind="stable").index
-    frame = frame.loc[order].reset_index(drop=True)
-    return Ranking(estimator.name, frame, [values[i] for i in order])
+    proposals = propose_and_score(
+        sampler,
+        search.space,
+        search.params,
+        search.trial_config,
+        [estimator],
+        dataset,
+        store,
+        search.candidates,
+        on_message=_say(settings.progress),
+    )
+    frame, values = proposals.best_first(estimator.name)
+    return Ranking(estimator.name, frame, values)
 
 
 def _say(enabled: bool) -> Any:
