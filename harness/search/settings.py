@@ -61,9 +61,12 @@ class SearchSettings:
         return cls(**values)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Search:
-    """Settings resolved: what every worker process rebuilds from the same settings."""
+    """A run's plan: the settings resolved and checked once (the space loaded, the budget,
+    the data spec, the study's name and size, the base `TrainConfig`, the parameters
+    left to search). Every layer below receives it and reads it; every worker process
+    rebuilds the same one from the same `SearchSettings`."""
 
     settings: SearchSettings
     space: SearchSpace
