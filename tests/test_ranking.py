@@ -12,6 +12,7 @@ import pytest
 from harness.ranking import rank_candidates, setting_key
 from harness.report import markdown_leaderboard
 from harness.search.leaderboard import format_leaderboard, leaderboard
+from harness.search.study import STORE_ID_ATTR
 from harness.store import Store
 
 
@@ -160,3 +161,30 @@ def test_the_terminal_leaderboard_shows_a_ckplus_run_as_its_fold_mean(tmp_path, 
     assert list(board["arch"]) == report == ["RIRI"]
     assert board.iloc[0]["val_acc"] == pytest.approx(0.6)
     assert board.iloc[0]["test_acc"] == pytest.approx(0.6)
+
+
+def test_the_search_adds_the_space_names_its_values_and_the_pareto_front(store, record_trial):
+    baseline = record_trial(store, study="s", arch="resnet50", kind="baseline", family="baseline",
+                            flops=10, val_acc=0.8, test_acc=0.1).trial_id  # fmt: skip
+    space = SimpleNamespace(
+        kind="choices",
+        params=[SimpleNamespace(name="lr")],
+        arch_from_params=lambda params: params["arch"],
+    )
+    attrs = {"RRRI": 5, "IRIR": 2, "timm:resnet50?stem=small": baseline}
+    trials = [
+        SimpleNamespace(user_attrs={STORE_ID_ATTR: i}, params={"arch": arch, "lr": 0.002})
+        for arch, i in attrs.items()
+    ]
+    study = SimpleNamespace(
+        directions=["maximize", "minimize"],
+        best_trials=trials[1:],
+        get_trials=lambda deepcopy: trials,
+    )
+    board = leaderboard(store, SimpleNamespace(study="s", space=space), study)
+    assert list(board["arch"]) == ["timm:resnet50?stem=small", *EXPECTED_ORDER]
+    rows = board.set_index("arch")
+    assert rows.loc["RRRI", "settings"] == "lr=0.002" and rows.loc["RIRI", "settings"] == ""
+    assert list(board.loc[board["pareto"], "arch"]) == ["timm:resnet50?stem=small", "IRIR"]
+    printed = format_leaderboard(board)
+    assert "lr=0.002" in printed and "pareto" in printed.splitlines()[0]

@@ -48,32 +48,25 @@ def pareto_store_ids(study: optuna.Study) -> list[int]:
     return sorted({int(i) for i in ids if i is not None})
 
 
-def _settings_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
+def _space_names(search: Search, study: optuna.Study) -> tuple[dict[int, str], dict[int, str]]:
+    """By store trial id: the searched values as the space describes them, and a baseline
+    as the space names it (`timm:resnet50?stem=small`: the stored arch is the bare timm
+    name, and two stems of one model must not print alike)."""
     from harness.search.params import describe_values
 
-    out: dict[int, str] = {}
+    settings: dict[int, str] = {}
+    written: dict[int, str] = {}
     for trial in study.get_trials(deepcopy=False):
         store_id = trial.user_attrs.get(STORE_ID_ATTR)
-        if store_id is not None:
-            out[int(store_id)] = describe_values(search.space, trial.params)
-    return out
-
-
-def _written_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
-    """A baseline as the space names it (`timm:resnet50?stem=small`): the stored arch is
-    the bare timm name, and two stems of one model must not print alike."""
-    out: dict[int, str] = {}
-    if search.space.kind != "choices":
-        return out
-    for trial in study.get_trials(deepcopy=False):
-        store_id = trial.user_attrs.get(STORE_ID_ATTR)
-        if store_id is None or not trial.params:
+        if store_id is None:
             continue
-        # None for parameters of another version of the space: the stored name stays.
-        arch = stored_arch(search.space, trial.params)
-        if arch is not None:
-            out[int(store_id)] = arch
-    return out
+        settings[int(store_id)] = describe_values(search.space, trial.params)
+        if search.space.kind == "choices" and trial.params:
+            # None for parameters of another version of the space: the stored name stays.
+            arch = stored_arch(search.space, trial.params)
+            if arch is not None:
+                written[int(store_id)] = arch
+    return settings, written
 
 
 def leaderboard(store: Store, search: Search, study: optuna.Study | None = None) -> pd.DataFrame:
@@ -88,8 +81,7 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
     board = rank_candidates(fold_means(store.trials_frame(study=search.study)))
     if board.empty:
         return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
-    settings = _settings_by_store_id(search, study) if study is not None else {}
-    written = _written_by_store_id(search, study) if study is not None else {}
+    settings, written = _space_names(search, study) if study is not None else ({}, {})
     pareto = set(pareto_store_ids(study)) if study is not None else set()
     rows = board.to_dict(orient="records")
     board = board.assign(
