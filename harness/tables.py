@@ -2,8 +2,7 @@
 
 One place, so that a value prints alike in `harness trials`, at the end of a
 search and on the report page, and a test that looks a database value up in
-any of them knows exactly how it is written. Also the key that decides which
-trials make one leaderboard row (`setting_key`), shared by search and report.
+any of them knows exactly how it is written.
 
 Nothing here imports torch; pandas and tabulate are imported only when a table
 is rendered, so that `harness trials --help` stays fast.
@@ -13,7 +12,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -22,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = [
     "DASH",
     "EN_DASH",
-    "SETTING_KEY_FIELDS",
     "Column",
     "cell",
     "count",
@@ -37,7 +35,6 @@ __all__ = [
     "render_markdown",
     "render_table",
     "scaled",
-    "setting_key",
     "si",
     "text",
 ]
@@ -209,37 +206,3 @@ def csv_text(frame: pd.DataFrame) -> str:
                 dtype=object,
             )
     return frame.to_csv(index=False)
-
-
-# Which trials are one leaderboard row.
-
-SETTING_KEY_FIELDS = (
-    "study", "candidate_id", "protocol", "data", "label_mode", "hyperparameters", "remedy",
-)  # fmt: skip
-
-
-def setting_key(row: Mapping[str, Any]) -> str:
-    """Trials that differ only in the seed share a key: one leaderboard row, their mean
-    and spread. A row of `Store.trials_frame` (search) or of the report's frame.
-
-    The candidate is the network (architecture on its skeleton; a baseline's stem,
-    input size and pretrained weights are part of it). The data is the recorded
-    fingerprint, or, for a CK+ fold mean (no one fingerprint), the spec without
-    `fold=`, so that 5-fold and 10-fold runs stay apart. `remedy` (the report's
-    description of a baseline's input handling) is None where a frame has none;
-    it only splits rows of databases older than the stem in the candidate.
-    """
-    hyper = row.get("hyperparameters")
-    fingerprint = row.get("data_fingerprint")
-    data = row.get("data_spec") if is_missing(fingerprint) else fingerprint
-    remedy = row.get("remedy")
-    values = {
-        "study": row["study"],
-        "candidate_id": int(row["candidate_id"]),
-        "protocol": row.get("protocol"),
-        "data": None if is_missing(data) else data,
-        "label_mode": row.get("label_mode"),
-        "hyperparameters": hyper if isinstance(hyper, dict) else None,
-        "remedy": None if is_missing(remedy) else remedy,
-    }
-    return json.dumps([values[k] for k in SETTING_KEY_FIELDS], sort_keys=True, default=str)

@@ -1,4 +1,4 @@
-"""harness.tables: number formats, table rendering and the leaderboard grouping key."""
+"""harness.tables: number formats and table rendering."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import json
 import math
 import subprocess
 import sys
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -28,7 +27,6 @@ from harness.tables import (
     render_markdown,
     render_table,
     scaled,
-    setting_key,
     si,
     text,
 )
@@ -195,101 +193,10 @@ def test_csv_round_trips_lists_dicts_and_gaps():
     assert frame["hyperparameters"][0] == {"lr": 1e-4, "batch": 64}  # the input is untouched
 
 
-def _trial(**changes):
-    row = {
-        "trial_id": 1, "study": "s", "candidate_id": 3, "protocol": "fast",
-        "data_fingerprint": "abc", "data_spec": "synthetic?n=60", "label_mode": "majority",
-        "hyperparameters": {"lr": 1e-3, "epochs": 2}, "seed": 0, "remedy": None,
-    }  # fmt: skip
-    row.update(changes)
-    return row
-
-
-def test_setting_key_joins_seeds_and_nothing_else():
-    base = setting_key(_trial())
-    assert setting_key(_trial(seed=1, trial_id=9)) == base
-    assert setting_key(_trial(hyperparameters={"epochs": 2, "lr": 1e-3})) == base  # key order
-    assert setting_key(_trial(remedy=math.nan)) == base
-    for change in (
-        {"study": "other"},
-        {"candidate_id": 4},
-        {"protocol": "paper"},
-        {"data_fingerprint": "def"},
-        {"label_mode": "soft"},
-        {"hyperparameters": {"lr": 1e-2, "epochs": 2}},
-        {"remedy": "small-input stem"},
-    ):
-        assert setting_key(_trial(**change)) != base, change
-
-
-def test_setting_key_tells_fold_means_of_different_splits_apart():
-    # A CK+ fold mean has no one fingerprint: the spec (without fold=) tells 5 from 10 folds.
-    five = _trial(data_fingerprint=None, data_spec="ckplus:/d?folds=5")
-    ten = _trial(data_fingerprint=None, data_spec="ckplus:/d?folds=10")
-    assert setting_key(five) != setting_key(ten)
-    assert setting_key(five) == setting_key({**five, "seed": 3})
-
-
-def _frame(rows: list[dict]) -> pd.DataFrame:
-    filled = []
-    for row in rows:
-        filled.append(
-            {
-                "arch": f"arch{row['candidate_id']}", "kind": "rir", "family": "RI",
-                "status": "complete", "val_acc": 0.5, "test_acc": 0.4, "test_loss": 1.0,
-                "params": 10, "flops": 100, "latency_ms": None, "epochs": 2, "pretrained": False,
-                "config": {}, **row,
-            }
-        )  # fmt: skip
-    return pd.DataFrame(filled)
-
-
-def test_search_and_report_leaderboards_group_trials_alike():
-    from harness.report.tables import leaderboard as report_board
-    from harness.search.leaderboard import leaderboard as search_board
-
-    frame = _frame(
-        [
-            _trial(trial_id=1, seed=0),
-            _trial(trial_id=2, seed=1),  # a second seed: same row
-            _trial(trial_id=3, protocol="paper"),  # same network, another protocol
-            _trial(trial_id=4, data_fingerprint="other"),  # another data set
-            _trial(trial_id=5, candidate_id=8),
-            _trial(trial_id=6, hyperparameters={"lr": 1e-2, "epochs": 2}),
-        ]
-    )
-    store = SimpleNamespace(trials_frame=lambda study=None, status=None: frame.copy())
-    searched = search_board(store, SimpleNamespace(study="s"))
-    reported = report_board(frame.assign(group=[setting_key(r) for r in frame.to_dict("records")]))
-    groups = {tuple(ids) for ids in searched["trial_ids"]}
-    assert groups == {tuple(ids) for ids in reported["trial_ids"]}
-    assert groups == {(1, 2), (3,), (4,), (5,), (6,)}
-
-
-def test_leaderboards_break_a_validation_tie_on_flops_then_id_never_on_test():
-    from harness.report.tables import leaderboard as report_board
-    from harness.search.leaderboard import leaderboard as search_board
-
-    # Equal validation accuracy: the cheaper network ranks first although its test
-    # accuracy is lower, and between equal costs the earlier trial does.
-    frame = _frame(
-        [
-            _trial(trial_id=1, candidate_id=1) | {"test_acc": 0.9, "flops": 500},
-            _trial(trial_id=2, candidate_id=2) | {"test_acc": 0.1, "flops": 100},
-            _trial(trial_id=4, candidate_id=4) | {"test_acc": 0.8, "flops": 300},
-            _trial(trial_id=3, candidate_id=3) | {"test_acc": 0.2, "flops": 300},
-        ]
-    )
-    expected = [[2], [3], [4], [1]]
-    reported = report_board(frame.assign(group=[setting_key(r) for r in frame.to_dict("records")]))
-    assert list(reported["trial_ids"]) == expected
-    store = SimpleNamespace(trials_frame=lambda study=None, status=None: frame.copy())
-    assert list(search_board(store, SimpleNamespace(study="s"))["trial_ids"]) == expected
-
-
 def test_tables_import_no_torch_nor_pandas():
     code = (
-        "import sys, harness.tables, harness.search.members, harness.search.leaderboard; "
+        "import sys, harness.tables, harness.ranking, harness.search.members, "
+        "harness.search.leaderboard; "
         "print(sorted(m for m in ('torch', 'pandas', 'tabulate') if m in sys.modules))"
     )
     out = subprocess.run(

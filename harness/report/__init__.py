@@ -3,8 +3,8 @@
     from harness.report import write_report
     path = write_report(store, ["rir_orderings"], None)   # -> reports/rir_orderings.html
 
-Modules: `gather` (store -> frames), `tables` (pure pandas: leaderboard, Pareto
-front, family samples and tests), `stats` (t intervals, Welch's test), `paper`
+Modules: `gather` (store -> frames), `tables` (pure pandas: Pareto front,
+status counts; the leaderboard's rows are `harness.ranking`'s), `stats` (t intervals, Welch's test), `paper`
 (the seed paper's reported numbers), `figures` (Plotly), `optuna_view`
 (Optuna's own plots), `html` (the page's markup), `sections` (one function per
 section of the page), `build` (all of it together, and the file).

@@ -7,7 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.output import write_text_atomic
-from harness.report import comparisons, estimates, sections, tables
+from harness.ranking import rank_candidates
+from harness.report import comparisons, estimates, sections
 from harness.report.gather import gather, resolve_studies
 from harness.report.html import Section, page
 from harness.tables import count, render_markdown, text
@@ -20,7 +21,7 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
     import plotly.offline
 
     data = gather(store, studies)
-    board = tables.leaderboard(data.trials)
+    board = rank_candidates(data.trials)
     banner = comparisons.synthetic_banner(data.trials)
     parts = [
         sections.leaderboard_section(board, len(data.studies) > 1),
@@ -67,7 +68,7 @@ def write_report(store: Any, studies: list[str] | None, output: Path | None) -> 
 def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
     """The whole leaderboard as a Markdown table (for CI summaries)."""
     data = gather(store, studies)
-    board = tables.leaderboard(data.trials)
+    board = rank_candidates(data.trials)
     headers = list(sections.LEADERBOARD_HEADERS)
     several = len(data.studies) > 1
     if several:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from harness.errors import HarnessError
-from harness.tables import setting_key
 
 if TYPE_CHECKING:
     from harness.store import Store
@@ -30,7 +29,9 @@ class ReportData:
     url: str  # masked: safe to print on the page
     studies: list[str]
     study_rows: pd.DataFrame  # `Store.studies_frame` rows of `studies`
-    trials: pd.DataFrame  # `Store.trials_frame` of `studies`, plus `remedy`, `pretrained`, `group`
+    # `Store.trials_frame` of `studies`, CK+ folds as their means, plus `remedy`,
+    # `pretrained`, `config`
+    trials: pd.DataFrame
     details: dict[int, dict[str, Any]] = field(default_factory=dict)  # `Store.trial` by id
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
@@ -108,7 +109,6 @@ def gather(store: Store, studies: list[str] | None = None) -> ReportData:
     from harness.folds import fold_means
 
     trials = fold_means(trials)
-    trials["group"] = [setting_key(row) for row in trials.to_dict(orient="records")]
     return ReportData(
         url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details
     )

@@ -1,17 +1,18 @@
 """The leaderboard printed at the end of a run, computed from the results store.
 
-One row per group of trials that differ only in the seed (`harness.tables.setting_key`,
-the report's grouping too; `seeds` says how many were averaged), ranked by mean
-validation accuracy. Every number comes
-from `Store.trials_frame`, the same rows `harness trials` prints.
+The rows and their order are the report's (`harness.ranking.rank_candidates`): one per
+group of trials that differ only in the seed (`seeds` says how many were averaged),
+ranked by mean validation accuracy. Every number comes from `Store.trials_frame`, the
+same rows `harness trials` prints; this module adds what only the search knows (the
+space's names and searched values, the Pareto front) and the terminal's formatting.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from harness.search.study import STORE_ID_ATTR, stored_arch
-from harness.tables import DASH, percent_pm, render_table, scaled, setting_key
+from harness.tables import DASH, percent_pm, render_table, scaled
 
 if TYPE_CHECKING:
     import optuna
@@ -47,82 +48,55 @@ def pareto_store_ids(study: optuna.Study) -> list[int]:
     return sorted({int(i) for i in ids if i is not None})
 
 
-def _settings_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
+def _space_names(search: Search, study: optuna.Study) -> tuple[dict[int, str], dict[int, str]]:
+    """By store trial id: the searched values as the space describes them, and a baseline
+    as the space names it (`timm:resnet50?stem=small`: the stored arch is the bare timm
+    name, and two stems of one model must not print alike)."""
     from harness.search.params import describe_values
 
-    out: dict[int, str] = {}
+    settings: dict[int, str] = {}
+    written: dict[int, str] = {}
     for trial in study.get_trials(deepcopy=False):
         store_id = trial.user_attrs.get(STORE_ID_ATTR)
-        if store_id is not None:
-            out[int(store_id)] = describe_values(search.space, trial.params)
-    return out
-
-
-def _written_by_store_id(search: Search, study: optuna.Study) -> dict[int, str]:
-    """A baseline as the space names it (`timm:resnet50?stem=small`): the stored arch is
-    the bare timm name, and two stems of one model must not print alike."""
-    out: dict[int, str] = {}
-    if search.space.kind != "choices":
-        return out
-    for trial in study.get_trials(deepcopy=False):
-        store_id = trial.user_attrs.get(STORE_ID_ATTR)
-        if store_id is None or not trial.params:
+        if store_id is None:
             continue
-        # None for parameters of another version of the space: the stored name stays.
-        arch = stored_arch(search.space, trial.params)
-        if arch is not None:
-            out[int(store_id)] = arch
-    return out
+        settings[int(store_id)] = describe_values(search.space, trial.params)
+        if search.space.kind == "choices" and trial.params:
+            # None for parameters of another version of the space: the stored name stays.
+            arch = stored_arch(search.space, trial.params)
+            if arch is not None:
+                written[int(store_id)] = arch
+    return settings, written
 
 
 def leaderboard(store: Store, search: Search, study: optuna.Study | None = None) -> pd.DataFrame:
+    """The study's ranked rows (`harness.ranking`, as the report ranks them), named and
+    described as the space writes them, with the Pareto front marked."""
     import pandas as pd
 
-    frame = store.trials_frame(study=search.study, status="complete")
-    if frame.empty:
+    from harness.folds import fold_means
+    from harness.ranking import rank_candidates
+
+    # Every status: a CK+ run missing a fold must not pass for a complete fold mean.
+    board = rank_candidates(fold_means(store.trials_frame(study=search.study)))
+    if board.empty:
         return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
-    settings = _settings_by_store_id(search, study) if study is not None else {}
-    written = _written_by_store_id(search, study) if study is not None else {}
+    settings, written = _space_names(search, study) if study is not None else ({}, {})
     pareto = set(pareto_store_ids(study)) if study is not None else set()
-    frame = frame.copy()
-    # Trials that differ only in the seed are one row, grouped as the report groups them.
-    frame["_setting"] = [setting_key(row) for row in frame.to_dict(orient="records")]
-    rows: list[dict[str, Any]] = []
-    for _, group in frame.groupby("_setting", sort=False):
-        ids = [int(i) for i in group["trial_id"]]
-        first = group.iloc[0]
-        described = next((settings[i] for i in ids if i in settings), "")
-        latency = group["latency_ms"].dropna()
-        shown = first["arch"]
-        if first["kind"] == "baseline":
-            shown = next((written[i] for i in ids if i in written), shown)
-        rows.append(
-            {
-                "arch": shown,
-                "family": first["family"],
-                "kind": first["kind"],
-                "settings": described,
-                "val_acc": group["val_acc"].mean(),
-                "val_acc_sd": group["val_acc"].std() if len(group) > 1 else None,
-                "test_acc": group["test_acc"].mean(),
-                "test_acc_sd": group["test_acc"].std() if len(group) > 1 else None,
-                "seeds": group["seed"].nunique(),
-                "params": first["params"],
-                "flops": first["flops"],
-                "latency_ms": latency.min() if len(latency) else None,
-                "pareto": any(i in pareto for i in ids),
-                "trial_ids": ids,
-                "test_accs": [float(v) for v in group["test_acc"] if v == v],
-            }
-        )
-    board = pd.DataFrame(rows)
-    # Ties on validation go to the cheaper network, then the earlier one: never to test.
-    board["_first_id"] = [min(ids) for ids in board["trial_ids"]]
-    board = board.sort_values(
-        ["val_acc", "flops", "_first_id"], ascending=[False, True, True], na_position="last"
+    rows = board.to_dict(orient="records")
+    board = board.assign(
+        arch=[
+            next((written[i] for i in r["trial_ids"] if i in written), r["arch"])
+            if r["kind"] == "baseline"
+            else r["arch"]
+            for r in rows
+        ],
+        settings=[next((settings[i] for i in r["trial_ids"] if i in settings), "") for r in rows],
+        seeds=[len(set(r["seeds"])) for r in rows],
+        pareto=[any(i in pareto for i in r["trial_ids"]) for r in rows],
     )
-    board.insert(0, "rank", range(1, len(board) + 1))
-    return board.reset_index(drop=True)[list(LEADERBOARD_COLUMNS)]
+    board = board.rename(columns={"val_acc_mean": "val_acc", "test_acc_mean": "test_acc"})
+    return board[list(LEADERBOARD_COLUMNS)]
 
 
 def format_leaderboard(board: pd.DataFrame, *, limit: int = 20) -> str:
