@@ -19,7 +19,7 @@ from harness.tables import is_missing
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["RANKED_COLUMNS", "SETTING_KEY_FIELDS", "rank_candidates", "setting_key"]
+__all__ = ["RANKED_COLUMNS", "SETTING_KEY_FIELDS", "rank_trials", "setting_key"]
 
 SETTING_KEY_FIELDS = (
     "study", "candidate_id", "protocol", "data", "label_mode", "hyperparameters", "remedy",
@@ -72,7 +72,7 @@ def _floats(values: pd.Series) -> list[float]:
     return [float(v) for v in values.dropna()]
 
 
-def rank_candidates(trials: pd.DataFrame) -> pd.DataFrame:
+def rank_trials(trials: pd.DataFrame) -> pd.DataFrame:
     """The complete trials of `trials` (a `Store.trials_frame`, CK+ folds collapsed by
     `harness.folds.fold_means`; the report adds `remedy`, `pretrained` and `config`)
     as ranked leaderboard rows, columns `RANKED_COLUMNS`.

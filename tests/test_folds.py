@@ -90,13 +90,13 @@ def test_train_folds_3_runs_every_fold_with_no_subject_in_two_and_records_the_me
     assert row["fold_trial_ids"] == printed["trial_ids"]
 
     # The report sees one CK+ run (the fold mean), never the three folds apart.
-    from harness.ranking import rank_candidates
+    from harness.ranking import rank_trials
     from harness.report.gather import gather
 
     with Store(db) as store:
         reported = gather(store).trials
     assert len(reported) == 1 and reported.iloc[0]["folds"] == 3
-    board = rank_candidates(reported)
+    board = rank_trials(reported)
     assert len(board) == 1 and board.iloc[0]["n"] == 1
     assert board.iloc[0]["test_acc_mean"] == pytest.approx(frame["test_acc"].mean())
 

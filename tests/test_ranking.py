@@ -9,7 +9,7 @@ from types import SimpleNamespace
 import pandas as pd
 import pytest
 
-from harness.ranking import rank_candidates, setting_key
+from harness.ranking import rank_trials, setting_key
 from harness.report import markdown_leaderboard
 from harness.search.leaderboard import format_leaderboard, leaderboard
 from harness.search.study import STORE_ID_ATTR
@@ -77,7 +77,7 @@ def test_trials_that_differ_only_in_the_seed_are_one_row():
             _trial(trial_id=8, seed=3) | {"val_acc": None},  # no selection score: not ranked
         ]
     )
-    board = rank_candidates(frame)
+    board = rank_trials(frame)
     assert sorted(map(tuple, board["trial_ids"])) == [(1, 2), (3,), (4,), (5,), (6,)]
     pooled = board[board["n"] == 2].iloc[0]
     assert pooled["seeds"] == [0, 1] and pooled["best_trial_id"] == 1
@@ -99,7 +99,7 @@ def test_a_validation_tie_goes_to_fewer_flops_then_the_earlier_trial_never_to_te
             _trial(trial_id=3, candidate_id=3) | {"test_acc": 0.2, "flops": 300},
         ]
     )
-    assert list(rank_candidates(frame)["trial_ids"]) == [[2], [3], [4], [1]]
+    assert list(rank_trials(frame)["trial_ids"]) == [[2], [3], [4], [1]]
 
 
 # Recorded trials: (architecture, FLOPs, seed, validation, test accuracy). Five

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from harness.ranking import rank_candidates
+from harness.ranking import rank_trials
 from harness.report import compare
 from harness.report.gather import gather
 from harness.report.paper import REPORTED, paper_comparison, setting_differences
@@ -112,7 +112,7 @@ def test_networks_pair_on_shared_seeds_within_a_set(trials) -> None:
 
 
 def test_leaderboard_groups_and_paper_table_never_pool_unlike_runs(trials) -> None:
-    board = rank_candidates(trials)
+    board = rank_trials(trials)
     by_id = trials.set_index("trial_id")
     for ids in board["trial_ids"]:
         part = by_id.loc[ids]

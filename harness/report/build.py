@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.output import write_text_atomic
-from harness.ranking import rank_candidates
+from harness.ranking import rank_trials
 from harness.report import comparisons, estimates, sections
 from harness.report.gather import gather, resolve_studies
 from harness.report.html import Section, page
@@ -21,7 +21,7 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
     import plotly.offline
 
     data = gather(store, studies)
-    board = rank_candidates(data.trials)
+    board = rank_trials(data.trials)
     banner = comparisons.synthetic_banner(data.trials)
     parts = [
         sections.leaderboard_section(board, len(data.studies) > 1),
@@ -68,7 +68,7 @@ def write_report(store: Any, studies: list[str] | None, output: Path | None) -> 
 def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
     """The whole leaderboard as a Markdown table (for CI summaries)."""
     data = gather(store, studies)
-    board = rank_candidates(data.trials)
+    board = rank_trials(data.trials)
     headers = list(sections.LEADERBOARD_HEADERS)
     several = len(data.studies) > 1
     if several:

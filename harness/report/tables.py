@@ -1,6 +1,6 @@
 """Pure pandas: the frames behind the page's sections, testable without Plotly.
 
-The leaderboard's rows are `harness.ranking.rank_candidates`, the ones `harness run`
+The leaderboard's rows are `harness.ranking.rank_trials`, the ones `harness run`
 prints. Accuracies stay fractions here; the page turns them into percentages.
 """
 

@@ -1,6 +1,6 @@
 """The leaderboard printed at the end of a run, computed from the results store.
 
-The rows and their order are the report's (`harness.ranking.rank_candidates`): one per
+The rows and their order are the report's (`harness.ranking.rank_trials`): one per
 group of trials that differ only in the seed (`seeds` says how many were averaged),
 ranked by mean validation accuracy. Every number comes from `Store.trials_frame`, the
 same rows `harness trials` prints; this module adds what only the search knows (the
@@ -75,10 +75,10 @@ def leaderboard(store: Store, search: Search, study: optuna.Study | None = None)
     import pandas as pd
 
     from harness.folds import fold_means
-    from harness.ranking import rank_candidates
+    from harness.ranking import rank_trials
 
     # Every status: a CK+ run missing a fold must not pass for a complete fold mean.
-    board = rank_candidates(fold_means(store.trials_frame(study=search.study)))
+    board = rank_trials(fold_means(store.trials_frame(study=search.study)))
     if board.empty:
         return pd.DataFrame(columns=list(LEADERBOARD_COLUMNS))
     settings, written = _space_names(search, study) if study is not None else ({}, {})
