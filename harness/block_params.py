@@ -14,11 +14,11 @@ are declared here; `harness.blocks.register_block` declares any other letter
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.limits import Limit, refuse
 
 __all__ = [
     "BUILT_IN_PARAMS",
@@ -28,54 +28,20 @@ __all__ = [
     "forget_block_params",
 ]
 
-# A value -> what is wrong with it ("" when it is fine).
+# A value -> what is wrong with it ("" when it is fine), e.g. "must be ...": a
+# harness.limits.Limit is one, and a registered block may bring its own.
 ParamCheck = Callable[[Any], str]
 
-
-def _number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
-def positive_int(high: int) -> ParamCheck:
-    def check(value: Any) -> str:
-        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= high
-        return "" if ok else f"must be a whole number from 1 to {high}"
-
-    return check
-
-
-def positive_number(high: float) -> ParamCheck:
-    def check(value: Any) -> str:
-        return (
-            ""
-            if _number(value) and 0 < value <= high
-            else f"must be a number above 0, at most {high:g}"
-        )
-
-    return check
-
-
-def odd_kernel(high: int) -> ParamCheck:
-    def check(value: Any) -> str:
-        ok = isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= high
-        return "" if ok and value % 2 else f"must be an odd whole number from 1 to {high}"
-
-    return check
-
-
-def rate(value: Any) -> str:
-    return (
-        ""
-        if _number(value) and 0 <= value < 1
-        else "must be a number from 0 up to (not including) 1"
-    )
-
-
+_RATE = Limit(float, 0, 1, open_high=True)
 # R's inner width is its width / reduction (harness.blocks.residual_block): a
 # reduction above the narrowest width leaves no channels; 256 bounds its base width.
 BUILT_IN_PARAMS: dict[str, dict[str, ParamCheck]] = {
-    "R": {"reduction": positive_int(256), "drop_path_rate": rate},
-    "I": {"exp_ratio": positive_number(64), "kernel_size": odd_kernel(31), "drop_path_rate": rate},
+    "R": {"reduction": Limit(int, 1, 256), "drop_path_rate": _RATE},
+    "I": {
+        "exp_ratio": Limit(float, 0, 64, open_low=True),
+        "kernel_size": Limit(int, 1, 31, odd=True),
+        "drop_path_rate": _RATE,
+    },
 }
 # letter -> its parameters' checks (None: any name, any value).
 _PARAMS: dict[str, dict[str, ParamCheck] | None] = dict(BUILT_IN_PARAMS)
@@ -111,4 +77,4 @@ def check_block_params(letter: str, params: Any, where: str = "") -> None:
             raise ConfigError(f"{prefix}.{name}: unknown block parameter (allowed: {allowed})")
         problem = checks[name](value)
         if problem:
-            raise ConfigError(f"{prefix}.{name} {problem}, got {value!r}")
+            refuse(f"{prefix}.{name}", problem, value)

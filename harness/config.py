@@ -15,13 +15,21 @@ from importlib import resources
 from typing import Any
 
 from harness.errors import ConfigError
+from harness.limits import Limit, check, one_of, refuse
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-__all__ = ["TIMM_PREFIX", "TrainConfig", "list_protocols", "load_protocol", "split_arch"]
+__all__ = [
+    "TIMM_PREFIX",
+    "TRAIN_LIMITS",
+    "TrainConfig",
+    "list_protocols",
+    "load_protocol",
+    "split_arch",
+]
 
 CHOICES: dict[str, tuple[str, ...]] = {
     "optimizer": ("adam", "adamw", "sgd"),
@@ -65,29 +73,37 @@ ARCH_OPTIONS = {
     "pretrained": "pretrained",
 }
 
-# Each numeric setting's range: (low, high, low excluded). Checked with every
-# TrainConfig, so a library caller, a protocol file and a flag are refused alike;
-# the flags take their ranges from here. Floats must be finite: nan and inf are
-# refused (an `lr` of inf trained to NaN losses and was stored as null). The highs
-# lie far above any real run but keep a typo (1e30) from allocating or running for days.
+# What each training setting may be: a library caller, a protocol file, a space file
+# and a flag meet the same Limit and the same message (harness.limits). Floats must be
+# finite: nan and inf are refused (an `lr` of inf trained to NaN losses and was stored
+# as null). The highs lie far above any real run but keep a typo (1e30) from allocating
+# or running for days. An int setting takes whole numbers only, as its flag does.
+TRAIN_LIMITS: dict[str, Limit] = {
+    "epochs": Limit(int, 1, 100_000),
+    "batch_size": Limit(int, 1, 65_536),
+    "batch_size_cuda": Limit(int, 1, 65_536),
+    "eval_batch_size": Limit(int, 1, 65_536),
+    "lr": Limit(float, 0, 10, open_low=True),
+    "beta1": Limit(float, 0, 0.999_999),
+    "beta2": Limit(float, 0, 0.999_999_999),
+    "momentum": Limit(float, 0, 0.999_999),
+    "weight_decay": Limit(float, 0, 10),
+    "label_smoothing": Limit(float, 0, 0.99),
+    "crop_padding": Limit(int, 0, 64),
+    "rotate_deg": Limit(float, 0, 180),
+    "seed": Limit(int, 0, 4_294_967_295),  # 2**32 - 1: numpy's seeds end there
+    "threads": Limit(int, 1, 4_096),
+    "resize": Limit(int, 8, 1_024),
+    "patience": Limit(int, 1, 100_000),
+    "max_batches": Limit(int, 1, 1_000_000_000),
+    **{name: one_of(allowed) for name, allowed in CHOICES.items()},
+}
+# The numeric limits as (low, high, low excluded), the shape commands/_training.py and
+# commands/describe.py build their flag types from; they give the same messages.
 LIMITS: dict[str, tuple[float, float, bool]] = {
-    "epochs": (1, 100_000, False),
-    "batch_size": (1, 65_536, False),
-    "batch_size_cuda": (1, 65_536, False),
-    "eval_batch_size": (1, 65_536, False),
-    "lr": (0, 10, True),
-    "beta1": (0, 0.999_999, False),
-    "beta2": (0, 0.999_999_999, False),
-    "momentum": (0, 0.999_999, False),
-    "weight_decay": (0, 10, False),
-    "label_smoothing": (0, 0.99, False),
-    "crop_padding": (0, 64, False),
-    "rotate_deg": (0, 180, False),
-    "seed": (0, 4_294_967_295, False),  # 2**32 - 1: numpy's seeds end there
-    "threads": (1, 4_096, False),
-    "resize": (8, 1_024, False),
-    "patience": (1, 100_000, False),
-    "max_batches": (1, 1_000_000_000, False),
+    name: (limit.low, limit.high, limit.open_low)
+    for name, limit in TRAIN_LIMITS.items()
+    if not limit.choices
 }
 
 
@@ -138,13 +154,11 @@ class TrainConfig:
                 self.skeleton = {**self.skeleton, "head": value}
             else:
                 setattr(self, key, value)
-        for name, allowed in CHOICES.items():
+        for name, limit in TRAIN_LIMITS.items():
             value = getattr(self, name)
-            if value not in allowed:
-                raise ConfigError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")
-        for name in LIMITS:
-            check_limits(name, [getattr(self, name)])
-        check_finite(self.skeleton, "skeleton ")
+            if value is not None or limit.choices:  # None: an optional setting not given
+                check(name, value, limit)
+        check_finite(self.skeleton, "skeleton.")
         if self.skeleton.get("head") == "paper" and 1 in (self.batch_size, self.batch_size_cuda):
             # Its BatchNorm1d cannot normalise a batch of one image in training.
             raise ConfigError("the paper head trains with batches of at least 2 images, got 1")
@@ -251,32 +265,11 @@ def _without_later_defaults(values: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in values.items() if not (k in LATER_SETTINGS and v == LATER_SETTINGS[k])}
 
 
-def check_limits(name: str, values: Any, prefix: str = "") -> None:
-    """ConfigError unless each of `values` is None or a finite number in setting `name`'s
-    range (see LIMITS; a setting without limits passes). `prefix` starts the message."""
-    import math
-
-    if name not in LIMITS:
-        return
-    low, high, open_low = LIMITS[name]
-    for value in values:
-        if value is None:
-            continue
-        number = isinstance(value, (int, float)) and not isinstance(value, bool)
-        inside = number and math.isfinite(value) and (low < value if open_low else low <= value)
-        if not inside or value > high:
-            above = "above" if open_low else "at least"
-            raise ConfigError(
-                f"{prefix}{name} must be a finite number {above} {low} and at most {high}, "
-                f"got {value!r}"
-            )
-
-
 def check_finite(value: Any, prefix: str = "") -> None:
     """ConfigError naming the key path of the first nan or inf in nested settings."""
     bad = _non_finite(value)
     if bad is not None:
-        raise ConfigError(f"{prefix}{bad[0]}: must be a finite number, got {bad[1]!r}")
+        refuse(f"{prefix}{bad[0]}", "must be a finite number", bad[1])
 
 
 def _non_finite(value: Any, where: str = "") -> tuple[str, float] | None:

@@ -27,9 +27,10 @@ import torch
 from torch import nn
 
 from harness import blocks
-from harness.config import MIN_CONV_CHANNELS, SKELETON_CHOICES, TIMM_PREFIX, split_arch
+from harness.config import MIN_CONV_CHANNELS, TIMM_PREFIX, split_arch
 from harness.errors import ModelError
 from harness.grammar import Genotype, family, resolve
+from harness.skeleton_limits import SKELETON_LIMITS, check_skeleton_field
 from harness.weight_init import init_network
 
 __all__ = [
@@ -74,23 +75,12 @@ class Skeleton:
             )
         if self.num_classes < 1:
             raise ModelError(f"number of classes must be at least 1, got {self.num_classes}")
-        for name, value, allowed in (
-            ("stem", self.stem, SKELETON_CHOICES["stem"]),
-            ("head", self.head, SKELETON_CHOICES["head"]),
-            ("head activation", self.head_activation, SKELETON_CHOICES["head_activation"]),
-            ("output", self.output, SKELETON_CHOICES["output"]),
-            ("init", self.init, SKELETON_CHOICES["init"]),
-        ):
-            if value not in allowed:
-                raise ModelError(f"unknown {name} {value!r} (known: {', '.join(allowed)})")
-        if not self.widths or len(self.widths) != len(self.depths):
+        for name in SKELETON_LIMITS:
+            check_skeleton_field(name, name, getattr(self, name), ModelError)
+        if len(self.widths) != len(self.depths):
             raise ModelError(
                 f"widths {self.widths} and depths {self.depths} must have the same, non-zero length"
             )
-        if min(self.depths) < 1 or min(self.widths) < 1 or self.width_mult <= 0:
-            raise ModelError("depths, widths and width_mult must be positive")
-        if not 1 <= self.min_channels <= 4096:
-            raise ModelError(f"min_channels must be 1 to 4096, got {self.min_channels}")
 
     @property
     def resolved_stem(self) -> str:

@@ -1,4 +1,4 @@
-"""The ranges of the skeleton's numeric fields, for search-space files and flags alike.
+"""What the skeleton's fields may be, for search-space files, flags and `Skeleton` alike.
 
 Far above any real network, below what makes a typo hang or crash: a space of
 `depths = [20000]` has 2^20000 architectures whose count alone cannot be
@@ -8,45 +8,46 @@ printed, `counts` over 10^7 positions computes factorial(10^7), and
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from harness.config import SKELETON_CHOICES
+from harness.errors import ConfigError
 from harness.grammar import MAX_BLOCKS
+from harness.limits import Limit, check, one_of, refuse
 
-__all__ = ["MAX_POSITIONS", "MAX_WIDTH", "MAX_WIDTH_MULT", "skeleton_problem"]
+__all__ = ["LIST_FIELDS", "MAX_POSITIONS", "MAX_WIDTH", "SKELETON_LIMITS", "check_skeleton_field"]
 
 MAX_WIDTH = 16_384
-MAX_WIDTH_MULT = 16.0
 MAX_POSITIONS = MAX_BLOCKS  # an architecture string expands to at most this many blocks
 
+# Per field; for widths and depths, per stage.
+SKELETON_LIMITS: dict[str, Limit] = {
+    "stem_width": Limit(int, 1, MAX_WIDTH),
+    "widths": Limit(int, 1, MAX_WIDTH),
+    "depths": Limit(int, 1, MAX_POSITIONS),
+    "width_mult": Limit(float, 0, 16.0, open_low=True),
+    "drop_rate": Limit(float, 0, 1, open_high=True),
+    # No conv narrower than this (config.MIN_CONV_CHANNELS); not a space file's to set.
+    "min_channels": Limit(int, 1, 4_096),
+    **{name: one_of(allowed) for name, allowed in SKELETON_CHOICES.items()},
+}
+# Fields that hold one value per stage.
+LIST_FIELDS = ("widths", "depths")
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
 
-
-def _number(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)) and math.isfinite(
-        value
-    )
-
-
-def skeleton_problem(name: str, value: Any) -> str:
-    """What is wrong with skeleton field `name` set to `value`, "" if nothing (or not numeric)."""
-    if name in ("widths", "depths"):
-        if not isinstance(value, list) or not value or not all(_int(v) and v >= 1 for v in value):
-            return f"expected a list of positive integers, got {value!r}"
-        if name == "widths" and max(value) > MAX_WIDTH:
-            return f"each width must be at most {MAX_WIDTH}, got {max(value)}"
-        if name == "depths" and sum(value) > MAX_POSITIONS:
-            return (
-                f"has {sum(value)} block positions; at most {MAX_POSITIONS} (the grammar's "
-                f"limit on blocks), got {value!r}"
-            )
-        return ""
-    if name == "width_mult" and not (_number(value) and 0 < value <= MAX_WIDTH_MULT):
-        return f"expected a number above 0 and at most {MAX_WIDTH_MULT:g}, got {value!r}"
-    if name == "drop_rate" and not (_number(value) and 0 <= value < 1):
-        return f"expected a dropout probability from 0 up to (not including) 1, got {value!r}"
-    if name == "stem_width" and not (_number(value) and 0 < value <= MAX_WIDTH):
-        return f"expected a number above 0 and at most {MAX_WIDTH}, got {value!r}"
-    return ""
+def check_skeleton_field(
+    where: str, name: str, value: Any, error: type[Exception] = ConfigError
+) -> None:
+    """`error` unless skeleton field `name` may be `value` (a field without limits passes);
+    `where` starts the message: a file and key, a flag, or the field's name."""
+    limit = SKELETON_LIMITS.get(name)
+    if limit is None:
+        return
+    if name not in LIST_FIELDS:
+        check(where, value, limit, error)
+        return
+    if not isinstance(value, (list, tuple)) or not value or not all(map(limit.allows, value)):
+        refuse(where, f"must be a non-empty list, each {limit.rule()}", value, error)
+    if name == "depths" and sum(value) > MAX_POSITIONS:
+        problem = f"must add up to at most {MAX_POSITIONS} block positions (the grammar's limit)"
+        refuse(where, problem, value, error)

@@ -147,8 +147,8 @@ def test_baselines_folds_report_mean_and_sd_per_model(release, tmp_path, capsys)
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--folds", "1"], "--folds must be at least 3"),
-        (["--folds", "2"], "--folds must be at least 3"),
+        (["--folds", "1"], "--folds must be a whole number from 3 to"),
+        (["--folds", "2"], "--folds must be a whole number from 3 to"),
         (["--folds", "3", "--data", "synthetic?n=300"], "synthetic, which has fixed splits"),
         (["--folds", "3"], "is synthetic"),  # the default data
         (["--folds", "3", "--data", "ckplus:{root}?fold=1"], "names fold=1 and --folds 3"),

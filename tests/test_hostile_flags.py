@@ -69,7 +69,7 @@ def test_a_study_name_is_checked_where_the_flag_is_parsed(db, capsys, study, mes
         ('{"R": {"reduction": 0}}', "--block-params R.reduction must be a whole number from 1"),
         ('{"R": {"reduction": "4"}}', "R.reduction must be a whole number"),
         ('{"R": {"bogus": 1}}', "R.bogus: unknown block parameter (allowed: drop_path_rate, red"),
-        ('{"I": {"exp_ratio": -2}}', "I.exp_ratio must be a number above 0"),
+        ('{"I": {"exp_ratio": -2}}', "I.exp_ratio must be a finite number above 0 and at most 64"),
         ('{"X": {"a": 1}}', "--block-params X: unknown block letter (known: I, R)"),
         ('{"I": 6}', "--block-params I: expected a table of parameters"),
         ("[1, 2]", "--block-params must map letters to objects"),

@@ -36,20 +36,37 @@ CASES = [
         "architecture:\n  counts: {1: 8, R: 8}\n",
         "architecture.counts: keys must be strings",
     ),
-    ("deep.toml", "[skeleton]\ndepths = [20000]\nwidths = [64]\n" + TOML_POSITIONS, "at most 1024"),
+    (
+        "deep.toml",
+        "[skeleton]\ndepths = [20000]\nwidths = [64]\n" + TOML_POSITIONS,
+        "skeleton.depths must be a non-empty list, each a whole number from 1 to 1024, got [20000]",
+    ),
+    (
+        "positions.toml",
+        "[skeleton]\ndepths = [1000, 1000]\nwidths = [64, 128]\n" + TOML_POSITIONS,
+        "skeleton.depths must add up to at most 1024 block positions",
+    ),
     (
         "counts.toml",
         "[skeleton]\ndepths = [10000000]\nwidths = [64]\n"
         "[architecture]\ncounts = {R = 5000000, I = 5000000}\n",
-        "skeleton.depths: has 10000000 block positions; at most 1024",
+        "skeleton.depths must be a non-empty list, each a whole number from 1 to 1024",
     ),
-    ("wide.toml", "[skeleton]\nwidths = [64, 128, 256, 99999]\n" + TOML_POSITIONS, "at most 16384"),
+    (
+        "wide.toml",
+        "[skeleton]\nwidths = [64, 128, 256, 99999]\n" + TOML_POSITIONS,
+        "skeleton.widths must be a non-empty list, each a whole number from 1 to 16384",
+    ),
     (
         "drop.toml",
         "[skeleton]\ndrop_rate = 5\n" + TOML_POSITIONS,
-        "skeleton.drop_rate: expected a dropout",
+        "skeleton.drop_rate must be a finite number at least 0 and below 1, got 5",
     ),
-    ("mult.toml", "[skeleton]\nwidth_mult = 1e9\n" + TOML_POSITIONS, "skeleton.width_mult"),
+    (
+        "mult.toml",
+        "[skeleton]\nwidth_mult = 1e9\n" + TOML_POSITIONS,
+        "skeleton.width_mult must be a finite number above 0 and at most 16, got 1000000000.0",
+    ),
     (
         "bp.toml",
         "[skeleton.block_params.I]\nbogus = 6\n" + TOML_POSITIONS,
@@ -74,12 +91,12 @@ CASES = [
     (
         "searched_range.toml",
         TOML_POSITIONS + "[search.block_params.I.exp_ratio]\nlow = 0.5\nhigh = 1000\n",
-        "search.block_params.I.exp_ratio must be a number above 0, at most 64, got 1000",
+        "search.block_params.I.exp_ratio must be a finite number above 0 and at most 64, got 1000",
     ),
     (
         "searched_drop.toml",
         TOML_POSITIONS + "[search.skeleton.drop_rate]\nlow = 0.1\nhigh = 3.0\n",
-        "search.skeleton.drop_rate: expected a dropout probability",
+        "search.skeleton.drop_rate.high must be a finite number at least 0 and below 1, got 3.0",
     ),
     ("nested.toml", NESTED, f"nested deeper than {MAX_NESTING} levels"),
     (
@@ -156,9 +173,13 @@ def test_a_good_space_with_block_params_still_loads(tmp_path):
 @pytest.mark.parametrize(
     ("letter", "params", "message"),
     [
-        ("I", {"kernel_size": 4}, "I.kernel_size must be an odd whole number"),
-        ("I", {"exp_ratio": True}, "I.exp_ratio must be a number above 0"),
-        ("R", {"drop_path_rate": 1.0}, "R.drop_path_rate must be a number from 0 up to"),
+        ("I", {"kernel_size": 4}, "I.kernel_size must be an odd whole number from 1 to 31, got 4"),
+        ("I", {"exp_ratio": True}, "I.exp_ratio must be a finite number above 0 and at most 64"),
+        (
+            "R",
+            {"drop_path_rate": 1.0},
+            "R.drop_path_rate must be a finite number at least 0 and below 1",
+        ),
         ("R", {"act_layer": "relu"}, "R.act_layer: unknown block parameter"),
         ("R", [1, 2], "R: expected a table of parameters"),
     ],

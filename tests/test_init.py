@@ -113,7 +113,7 @@ def test_init_is_deterministic_given_the_seed():
 
 
 def test_unknown_init_is_refused():
-    with pytest.raises(ModelError, match="unknown init 'xavier'"):
+    with pytest.raises(ModelError, match="init must be one of timm, torch, got 'xavier'"):
         Skeleton(init="xavier")
 
 

@@ -168,9 +168,9 @@ def test_bad_architectures_say_what_is_wrong(text, skeleton, error, message):
 
 
 def test_bad_skeletons_say_what_is_wrong():
-    with pytest.raises(ModelError, match="unknown head 'dense'"):
+    with pytest.raises(ModelError, match="head must be one of linear, paper, got 'dense'"):
         Skeleton(head="dense")
-    with pytest.raises(ModelError, match="unknown head activation 'gelu'"):
+    with pytest.raises(ModelError, match="head_activation must be one of relu6, none, got 'gelu'"):
         Skeleton(head_activation="gelu")
     with pytest.raises(ModelError, match="same, non-zero length"):
         Skeleton(widths=(64, 128), depths=(1, 1, 1))

@@ -135,7 +135,7 @@ def test_baselines_progress_names_the_stem_remedy_before_training(flags, remedy,
         (["baselines", "--models", "mobilenetv2_050,not_a_model"], "unknown timm model"),
         (["baselines", "--data", "folder:/no/such/folder"], "folder"),
         (["baselines", "--models", "resnet18", "--pretrained", "/no/such.pth"], "does not exist"),
-        (["train", "R I", "--threads", "0"], "--threads must be at least 1"),
+        (["train", "R I", "--threads", "0"], "--threads must be a whole number from 1 to"),
         (["baselines", "--device", "nonsense"], "--device must be auto, cpu, cuda or cuda:N"),
     ],
 )

@@ -443,5 +443,5 @@ def test_sigmoid_loss_is_keras_categorical_cross_entropy_or_bce(tiny_data):
         config = tiny_config(output_loss=loss, label_smoothing=0.0)
         trainer = Trainer(candidate.model, tiny_data, config, torch.device("cpu"))
         torch.testing.assert_close(trainer.loss(logits, labels), expected)
-    with pytest.raises(Exception, match="unknown output_loss"):
+    with pytest.raises(Exception, match="output_loss must be one of renormalised, bce, got 'mse'"):
         tiny_config(output_loss="mse")

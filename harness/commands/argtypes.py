@@ -23,6 +23,7 @@ import os
 from typing import Any, NoReturn
 
 from harness.errors import ConfigError
+from harness.limits import Limit, refuse, show
 from harness.skeleton_limits import MAX_WIDTH as MAX_SKELETON_WIDTH
 
 __all__ = [
@@ -56,7 +57,7 @@ _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
 def _refuse(flag: str, message: str, text: str) -> NoReturn:
     # Not argparse's ArgumentTypeError: argparse would print the whole usage first.
-    raise ConfigError(f"{flag} {message}, got {text!r}")
+    refuse(flag, message, text)
 
 
 def usable_cores() -> int:
@@ -69,8 +70,8 @@ def usable_cores() -> int:
 
 class Number:
     """An int or float flag within [low, high] (ends excluded where `open_low` /
-    `open_high`); floats must be finite. `zero` documents what 0 means when 0 is
-    allowed and means something other than the number (the flag's --help says it)."""
+    `open_high`); floats must be finite. Its message is the `harness.limits.Limit`'s, as
+    a space file's and a library caller's are."""
 
     def __init__(
         self,
@@ -81,42 +82,33 @@ class Number:
         *,
         open_low: bool = False,
         open_high: bool = False,
-        zero: str = "",
         hint: str = "",
     ) -> None:
-        self.flag, self.kind, self.low, self.high = flag, kind, low, high
-        self.open_low, self.open_high, self.zero, self.hint = open_low, open_high, zero, hint
+        self.flag, self.kind = flag, kind
+        self.limit = Limit(kind, low, high, open_low=open_low, open_high=open_high, hint=hint)
+        self.low, self.high = low, high
         # argparse names the type in its own messages; keep that readable.
         self.__name__ = kind.__name__
 
     def allows(self, value: float) -> bool:
-        above = value > self.low if self.open_low else value >= self.low
-        below = value < self.high if self.open_high else value <= self.high
-        return above and below
-
-    def describe(self) -> str:
-        # "must be at least 1 ..." as the commands' own checks said before these types.
-        what = "" if self.kind is int else "a finite number "
-        low = f"{'above' if self.open_low else 'at least'} {self.low}"
-        high = f"{'below' if self.open_high else 'at most'} {self.high}"
-        return f"must be {what}{low} and {high}{self.hint}"
+        return self.limit.allows(value)
 
     def __call__(self, text: str) -> Any:
         try:
             value = self.kind(text.strip())
         except ValueError:
-            _refuse(self.flag, self.describe(), text)
-        if (self.kind is float and not math.isfinite(value)) or not self.allows(value):
-            _refuse(self.flag, self.describe(), text)
+            value = None
+        if not self.limit.allows(value):
+            _refuse(self.flag, self.limit(value), text)
         return value
 
     def __repr__(self) -> str:  # shown by argparse in "invalid int value" fallbacks
         return f"{self.kind.__name__} {self.flag}"
 
 
-def int_range(flag: str, low: int, high: int, *, zero: str = "", hint: str = "") -> Number:
+def int_range(flag: str, low: int, high: int, *, hint: str = "") -> Number:
     """A whole number from `low` to `high` inclusive."""
-    return Number(flag, int, low, high, zero=zero, hint=hint)
+    return Number(flag, int, low, high, hint=hint)
 
 
 def finite_float(
@@ -126,10 +118,9 @@ def finite_float(
     *,
     open_low: bool = False,
     open_high: bool = False,
-    zero: str = "",
 ) -> Number:
     """A finite float in the range; nan, inf and -inf are always refused."""
-    return Number(flag, float, low, high, open_low=open_low, open_high=open_high, zero=zero)
+    return Number(flag, float, low, high, open_low=open_low, open_high=open_high)
 
 
 def threads(flag: str = "--threads") -> Number:
@@ -151,12 +142,12 @@ def workers(flag: str = "--workers") -> Number:
 class TextCheck:
     """Checks a numeric text flag (a list, a count, a shape) and returns the text unchanged.
 
-    `low` and `high` bound every number in it, as for `Number`."""
+    `limit` bounds every number in it; `what` is the message's rule."""
 
-    def __init__(self, flag: str, low: float, high: float, parse: Any, what: str) -> None:
-        self.flag, self.low, self.high, self.parse, self.what = flag, low, high, parse, what
+    def __init__(self, flag: str, limit: Limit, parse: Any, what: str) -> None:
+        self.flag, self.limit, self.parse, self.what = flag, limit, parse, what
+        self.low, self.high = limit.low, limit.high
         self.kind = str
-        self.zero = ""
         self.__name__ = "str"
 
     def __call__(self, text: str) -> str:
@@ -164,8 +155,8 @@ class TextCheck:
             values = self.parse(text)
         except ValueError:
             values = None
-        if not values or not all(math.isfinite(v) and self.low <= v <= self.high for v in values):
-            _refuse(self.flag, f"must be {self.what} from {self.low:g} to {self.high:g}", text)
+        if not values or not all(map(self.limit.allows, values)):
+            _refuse(self.flag, f"must be {self.what}", text)
         return text
 
     def __repr__(self) -> str:
@@ -197,13 +188,16 @@ def _shape(text: str) -> list[int]:
 
 
 def int_list(flag: str, low: int, high: int) -> TextCheck:
-    """'1,64,256': comma-separated whole numbers, each from `low` to `high`."""
-    return TextCheck(flag, low, high, _ints, "comma-separated whole numbers, each")
+    """'1,64,256': comma-separated whole numbers, each from `low` to `high` (as a space
+    file's list of widths or depths)."""
+    limit = Limit(int, low, high)
+    return TextCheck(flag, limit, _ints, f"comma-separated, each {limit.rule()}")
 
 
 def count(flag: str, high: float) -> TextCheck:
     """'300M', '2.5e6': one positive finite number with an optional k/M/G/T suffix."""
-    return TextCheck(flag, 1, high, _count, "a positive number such as 300M or 2.5e6")
+    what = f"a positive number such as 300M or 2.5e6 from 1 to {show(high)}"
+    return TextCheck(flag, Limit(float, 1, high), _count, what)
 
 
 class _Shape(TextCheck):
@@ -217,7 +211,8 @@ class _Shape(TextCheck):
 
 def shape(flag: str = "--input") -> TextCheck:
     """'1x48x48': channels, height and width, each from 1 to MAX_SIDE (channels MAX_CHANNELS)."""
-    return _Shape(flag, 1, MAX_SIDE, _shape, "an input shape CxHxW (e.g. 1x48x48) with sizes")
+    what = f"an input shape CxHxW (e.g. 1x48x48) with sizes from 1 to {MAX_SIDE}"
+    return _Shape(flag, Limit(int, 1, MAX_SIDE), _shape, what)
 
 
 class _JsonTable:
@@ -226,7 +221,6 @@ class _JsonTable:
     def __init__(self, flag: str) -> None:
         self.flag = flag
         self.kind = str
-        self.zero = ""
         self.__name__ = "str"
 
     def __call__(self, text: str) -> str:

@@ -25,14 +25,16 @@ import math
 import torch
 import torch.nn.functional as F
 
-from harness.config import CHOICES
-from harness.errors import ConfigError
+from harness.config import CHOICES, TRAIN_LIMITS
+from harness.limits import Limit, check
 
 __all__ = ["PADDING_MODES", "BatchAugment", "to_float"]
 
 PADDING_MODES = CHOICES["crop_padding_mode"]
 # grid_sample's name for each padding mode (the rotation and zoom path).
 _GRID_PADDING = {"zeros": "zeros", "reflect": "reflection", "replicate": "border"}
+# Zoom of up to this fraction of the image (1 would shrink it to nothing).
+_SCALE = Limit(float, 0, 1, open_high=True)
 
 
 def to_float(images: torch.Tensor) -> torch.Tensor:
@@ -57,15 +59,14 @@ class BatchAugment:
         seed: int = 0,
         padding_mode: str = "zeros",
     ) -> None:
-        if crop_padding < 0 or int(crop_padding) != crop_padding:
-            raise ConfigError(f"crop padding must be a non-negative integer, got {crop_padding}")
-        if not 0 <= max_rotate_deg <= 180:
-            raise ConfigError(f"rotation must be within 0..180 degrees, got {max_rotate_deg}")
-        if not 0 <= max_scale < 1:
-            raise ConfigError(f"scale jitter must be within [0, 1), got {max_scale}")
-        if padding_mode not in PADDING_MODES:
-            known = ", ".join(PADDING_MODES)
-            raise ConfigError(f"unknown crop padding mode {padding_mode!r} (known: {known})")
+        # TrainConfig has checked its settings; a direct caller meets the same limits.
+        for where, value, limit in (
+            ("crop_padding", crop_padding, TRAIN_LIMITS["crop_padding"]),
+            ("max_rotate_deg", max_rotate_deg, TRAIN_LIMITS["rotate_deg"]),
+            ("max_scale", max_scale, _SCALE),
+            ("padding_mode", padding_mode, TRAIN_LIMITS["crop_padding_mode"]),
+        ):
+            check(where, value, limit)
         self.padding_mode = padding_mode
         self.crop_padding = int(crop_padding)
         self.flip = bool(flip)

@@ -31,14 +31,16 @@ Nothing here imports torch: spaces must list and validate quickly.
 from __future__ import annotations
 
 import dataclasses
+import math
 import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from harness import limits
 from harness.block_params import check_block_params
-from harness.config import SKELETON_CHOICES, check_finite, check_limits
+from harness.config import TRAIN_LIMITS, check_finite
 from harness.errors import ConfigError
 from harness.grammar import resolve
 from harness.search.encodings import (
@@ -58,7 +60,7 @@ from harness.search.lookup import (
     read_space,
     space_dirs,
 )
-from harness.skeleton_limits import skeleton_problem
+from harness.skeleton_limits import check_skeleton_field
 
 __all__ = [
     "ENV_VAR",
@@ -228,21 +230,16 @@ class _Checker:
         return tuple(value)
 
 
-def _train_fields() -> dict[str, Any]:
-    from harness.config import CHOICES, TrainConfig
+def _train_keys() -> set[str]:
+    from harness.config import TrainConfig
 
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_TRAIN_KEYS}
-    return {"fields": fields, "choices": CHOICES}
+    return {f.name for f in dataclasses.fields(TrainConfig) if f.name not in _NOT_TRAIN_KEYS}
 
 
 def _check_skeleton(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
     check.keys(data, _SKELETON_KEYS, key)
-    for name, allowed in SKELETON_CHOICES.items():
-        if name in data and data[name] not in allowed:
-            raise check.fail(f"{key}.{name}", f"got {data[name]!r} (allowed: {', '.join(allowed)})")
     for name, value in data.items():
-        if skeleton_problem(name, value):
-            raise check.fail(f"{key}.{name}", skeleton_problem(name, value))
+        check_skeleton_field(f"{check.path}: {key}.{name}", name, value)
     if "widths" in data and "depths" in data and len(data["widths"]) != len(data["depths"]):
         raise check.fail(
             f"{key}.widths",
@@ -257,13 +254,10 @@ def _check_skeleton(check: _Checker, data: dict[str, Any], key: str) -> dict[str
 
 
 def _check_train(check: _Checker, data: dict[str, Any], key: str) -> dict[str, Any]:
-    info = _train_fields()
-    check.keys(data, set(info["fields"]), key)
+    check.keys(data, _train_keys(), key)
     for name, value in data.items():
-        allowed = info["choices"].get(name)
-        if allowed and value not in allowed:
-            raise check.fail(f"{key}.{name}", f"got {value!r} (allowed: {', '.join(allowed)})")
-        check_limits(name, [value], f"{check.path}: {key}.")
+        if name in TRAIN_LIMITS:
+            limits.check(f"{check.path}: {key}.{name}", value, TRAIN_LIMITS[name])
     return dict(data)
 
 
@@ -304,8 +298,8 @@ def _check_param(check: _Checker, spec: Any, where_key: str, **where: Any) -> Pa
     if log and low <= 0:
         raise check.fail(f"{key}.low", f"must be positive on a log scale, got {low!r}")
     step = spec.get("step")
-    if step is not None and (not _number(step) or step <= 0):
-        raise check.fail(f"{key}.step", f"expected a positive number, got {step!r}")
+    if step is not None and not (_number(step) and math.isfinite(step) and step > 0):
+        limits.refuse(f"{check.path}: {key}.step", "must be a finite number above 0", step)
     if step is not None and log:
         raise check.fail(f"{key}.step", "cannot be combined with log = true")
     return Param(low=low, high=high, log=log, step=step, **where)
@@ -321,8 +315,10 @@ def _check_search(
     for name, spec in skeleton.items():
         key = f"search.skeleton.{name}"
         param = _check_param(check, spec, key, name=name, target="skeleton", key=name)
-        for choice in param.choices or (param.low, param.high):
-            _check_skeleton(check, {**fixed, name: skeleton_value(name, choice)}, "search.skeleton")
+        for where, value in _searched_values(param, key):
+            value = skeleton_value(name, value)
+            check_skeleton_field(f"{check.path}: {where}", name, value)
+            _check_skeleton(check, {**fixed, name: value}, "search.skeleton")  # widths vs depths
         params.append(param)
     block_params = check.table(data.get("block_params"), "search.block_params")
     for letter, table in block_params.items():
@@ -339,24 +335,27 @@ def _check_search(
                 check_block_params(letter, {name: value}, f"{check.path}: search.block_params.")
             params.append(param)
     train = check.table(data.get("train"), "search.train")
-    info = _train_fields()
-    check.keys(train, set(info["fields"]), "search.train")
+    check.keys(train, _train_keys(), "search.train")
     for name, spec in train.items():
         key = f"search.train.{name}"
         param = _check_param(check, spec, key, name=name, target="train", key=name)
-        allowed = info["choices"].get(name)
-        check_limits(name, param.choices or (param.low, param.high), f"{check.path}: search.train.")
-        for choice in param.choices or ():
-            if allowed and choice not in allowed:
-                raise check.fail(
-                    f"{key}.choices", f"{choice!r} is not allowed (allowed: {', '.join(allowed)})"
-                )
+        for where, value in _searched_values(param, key):
+            if name in TRAIN_LIMITS:
+                limits.check(f"{check.path}: {where}", value, TRAIN_LIMITS[name])
         params.append(param)
     names = [p.name for p in params]
     for name in names:
         if names.count(name) > 1 or _reserved(name):
             raise check.fail(f"search.*.{name}", "parameter name is used twice or reserved")
     return tuple(params)
+
+
+def _searched_values(param: Param, key: str) -> list[tuple[str, Any]]:
+    """(where, value) of each value a searched setting may take at its ends: each choice,
+    or the range's low and high."""
+    if param.choices is not None:
+        return [(f"{key}.choices", choice) for choice in param.choices]
+    return [(f"{key}.low", param.low), (f"{key}.high", param.high)]
 
 
 def _reserved(name: str) -> bool:
@@ -387,7 +386,6 @@ def load_space(name: str) -> SearchSpace:
     path = find_space(name)
     check = _Checker(path)
     data = read_space(path)
-    check_finite(data, f"{path}: ")  # TOML and YAML spell nan and inf; no setting takes them
     check.keys(data, _TOP_KEYS, "")
     description = data.get("description", "")
     if not isinstance(description, str):
@@ -409,6 +407,9 @@ def load_space(name: str) -> SearchSpace:
     arch = check_architecture(check, table, depths, known)
     search = check.table(data.get("search"), "search")
     params = _check_search(check, search, tuple(arch["letters"] or known), skeleton)
+    # TOML and YAML spell nan and inf; no setting takes them. Checked last, so that a
+    # setting with limits says its whole rule, as its flag does.
+    check_finite(data, f"{path}: ")
     searched_depths = any(p.target == "skeleton" and p.key == "depths" for p in params)
     if searched_depths and arch["kind"] != "choices":
         raise check.fail(
