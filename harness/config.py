@@ -98,13 +98,6 @@ TRAIN_LIMITS: dict[str, Limit] = {
     "max_batches": Limit(int, 1, 1_000_000_000),
     **{name: one_of(allowed) for name, allowed in CHOICES.items()},
 }
-# The numeric limits as (low, high, low excluded), the shape commands/_training.py and
-# commands/describe.py build their flag types from; they give the same messages.
-LIMITS: dict[str, tuple[float, float, bool]] = {
-    name: (limit.low, limit.high, limit.open_low)
-    for name, limit in TRAIN_LIMITS.items()
-    if not limit.choices
-}
 
 
 @dataclass

@@ -54,7 +54,7 @@ _HELP: dict[str, str] = {
 
 
 def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True) -> None:
-    from harness.config import CHOICES, LIMITS, TrainConfig
+    from harness.config import CHOICES, TRAIN_LIMITS, TrainConfig
 
     parser.add_argument(
         "--data",
@@ -92,10 +92,9 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
             )
             continue
         convert: Any = str
-        if field.name in LIMITS:
-            number = int if kind.startswith("int") else float
-            low, high, open_low = LIMITS[field.name]
-            convert = argtypes.Number(flag, number, low, high, open_low=open_low)
+        limit = TRAIN_LIMITS.get(field.name)
+        if limit is not None and not limit.choices:
+            convert = argtypes.limited(flag, limit)
         metavar = None if field.name in CHOICES else "N" if convert is not str else "VALUE"
         group.add_argument(
             flag,

@@ -106,6 +106,19 @@ class Number:
         return f"{self.kind.__name__} {self.flag}"
 
 
+def limited(flag: str, limit: Limit) -> Number:
+    """The flag of a setting with a `Limit` in one of the tables (`config.TRAIN_LIMITS`)."""
+    return Number(
+        flag,
+        limit.kind,
+        limit.low,
+        limit.high,
+        open_low=limit.open_low,
+        open_high=limit.open_high,
+        hint=limit.hint,
+    )
+
+
 def int_range(flag: str, low: int, high: int, *, hint: str = "") -> Number:
     """A whole number from `low` to `high` inclusive."""
     return Number(flag, int, low, high, hint=hint)

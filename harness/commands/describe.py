@@ -54,9 +54,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_network_args(parser: argparse.ArgumentParser) -> None:
     """Training's settings that change the built network, beside the skeleton flags."""
-    from harness.config import CHOICES, DEFAULT_BASELINE_STEM, LIMITS
+    from harness.config import CHOICES, DEFAULT_BASELINE_STEM, TRAIN_LIMITS
 
-    low, high, _ = LIMITS["resize"]
     parser.add_argument(
         "--baseline-stem",
         choices=CHOICES["baseline_stem"],
@@ -66,7 +65,7 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resize",
-        type=argtypes.int_range("--resize", int(low), int(high)),
+        type=argtypes.limited("--resize", TRAIN_LIMITS["resize"]),
         metavar="N",
         help="upsample inputs to NxN before the network, as --resize of train",
     )
