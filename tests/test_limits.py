@@ -96,13 +96,27 @@ def test_a_block_parameter_reads_the_same_from_the_flag_and_a_space(tmp_path, ca
     assert rule == "must be a finite number above 0 and at most 64"
 
 
-def test_a_choice_reads_the_same_from_a_space_and_a_library_caller(tmp_path, capsys):
+def test_a_choice_reads_the_same_from_a_flag_a_space_and_a_library_caller(tmp_path, capsys):
     rule = "must be one of adam, adamw, sgd"
+    by_flag = refused(["train", "RI", "--optimizer", "lion"], capsys)
+    assert _problem(by_flag, "--optimizer") == rule
     path = _space(tmp_path, '[train]\noptimizer = "lion"\n')
     line = refused(["spaces", "show", path, "--no-flops"], capsys)
     assert _problem(line, f"{path}: train.optimizer") == rule
     with pytest.raises(ConfigError, match=f"^optimizer {rule}, got 'lion'$"):
         TrainConfig(optimizer="lion")
+
+
+def test_a_skeleton_choice_reads_the_same_from_a_flag_a_space_and_a_library_caller(
+    tmp_path, capsys
+):
+    rule = f"must be {SKELETON_LIMITS['stem'].rule()}"
+    assert _problem(refused(["train", "RI", "--stem", "huge"], capsys), "--stem") == rule
+    path = _space(tmp_path, '[skeleton]\nstem = "huge"\n')
+    line = refused(["spaces", "show", path, "--no-flops"], capsys)
+    assert _problem(line, f"{path}: skeleton.stem") == rule
+    with pytest.raises(ModelError, match=f"^stem {rule}, got 'huge'$"):
+        Skeleton(stem="huge")
 
 
 @pytest.mark.parametrize(

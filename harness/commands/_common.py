@@ -11,8 +11,8 @@ import json
 from typing import Any
 
 from harness.commands import argtypes
-from harness.config import SKELETON_CHOICES
 from harness.errors import ConfigError
+from harness.skeleton_limits import SKELETON_LIMITS
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -42,6 +42,12 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
+def _choice(flag: str, field: str) -> dict[str, Any]:
+    """A skeleton choice flag, refused in the words a space file's value gets."""
+    choice = argtypes.Choice(flag, SKELETON_LIMITS[field])
+    return {"type": choice, "metavar": choice.metavar}
+
+
 def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = True) -> None:
     """The skeleton flags; with `data_shape=False` --input and --classes still parse (so
     that the command can say why it refuses them) but are left out of --help."""
@@ -61,41 +67,41 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
         else argparse.SUPPRESS,
     )
     group.add_argument(
-        "--stem", choices=SKELETON_CHOICES["stem"], help="stem (default auto: small below 96 px)"
+        "--stem", **_choice("--stem", "stem"), help="stem (default auto: small below 96 px)"
     )
     group.add_argument(
-        "--head", choices=SKELETON_CHOICES["head"], help="classifier head (default linear)"
+        "--head", **_choice("--head", "head"), help="classifier head (default linear)"
     )
     group.add_argument(
         "--head-activation",
-        choices=SKELETON_CHOICES["head_activation"],
+        **_choice("--head-activation", "head_activation"),
         help="the paper head's activation after each hidden Dense layer (default relu6; "
         "none: the literal reading, docs/protocol.md)",
     )
     group.add_argument(
-        "--output", choices=SKELETON_CHOICES["output"], help="output activation (default softmax)"
+        "--output", **_choice("--output", "output"), help="output activation (default softmax)"
     )
     group.add_argument(
         "--init",
-        choices=SKELETON_CHOICES["init"],
+        **_choice("--init", "init"),
         help="weight init: timm's ResNet/EfficientNet rules or PyTorch's defaults (default timm; "
         "docs/init.md)",
     )
     group.add_argument(
         "--widths",
-        type=argtypes.int_list("--widths", 1, argtypes.MAX_WIDTH),
+        type=argtypes.each_of("--widths", SKELETON_LIMITS["widths"]),
         metavar="W,W,...",
         help="stage output channels (default 64,128,256,512)",
     )
     group.add_argument(
         "--depths",
-        type=argtypes.int_list("--depths", 1, argtypes.MAX_DEPTH),
+        type=argtypes.each_of("--depths", SKELETON_LIMITS["depths"]),
         metavar="D,D,...",
         help="stage depths cutting flat strings (default 3,4,6,3)",
     )
     group.add_argument(
         "--width-mult",
-        type=argtypes.finite_float("--width-mult", 0, 16, open_low=True),
+        type=argtypes.limited("--width-mult", SKELETON_LIMITS["width_mult"]),
         metavar="X",
         help="multiply every width (default 1.0)",
     )

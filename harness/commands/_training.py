@@ -54,7 +54,7 @@ _HELP: dict[str, str] = {
 
 
 def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True) -> None:
-    from harness.config import CHOICES, TRAIN_LIMITS, TrainConfig
+    from harness.config import TRAIN_LIMITS, TrainConfig
 
     parser.add_argument(
         "--data",
@@ -93,13 +93,15 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
             continue
         convert: Any = str
         limit = TRAIN_LIMITS.get(field.name)
-        if limit is not None and not limit.choices:
-            convert = argtypes.limited(flag, limit)
-        metavar = None if field.name in CHOICES else "N" if convert is not str else "VALUE"
+        metavar = "VALUE"
+        if limit is not None and limit.choices:
+            convert = argtypes.Choice(flag, limit)
+            metavar = convert.metavar
+        elif limit is not None:
+            convert, metavar = argtypes.limited(flag, limit), "N"
         group.add_argument(
             flag,
             type=convert,
-            choices=CHOICES.get(field.name),
             metavar=metavar,
             default=None,
             help=help_text,

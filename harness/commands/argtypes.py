@@ -50,7 +50,6 @@ MAX_CHANNELS = 64
 MAX_CLASSES = 100_000
 MAX_WIDTH = MAX_SKELETON_WIDTH
 MAX_STUDY_NAME = 200  # a name to read in a table; 10,000 characters is a pasted mistake
-MAX_DEPTH = 1_024  # the grammar's MAX_BLOCKS
 FOLDS_HINT = " (a test fold, a validation fold and one to train on)"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
@@ -200,10 +199,32 @@ def _shape(text: str) -> list[int]:
     return parts
 
 
+class Choice:
+    """A flag that takes one of a `Limit`'s choices, refused in the words a space file's
+    value gets (`--stem must be one of ..., got 'x'`), not argparse's own."""
+
+    def __init__(self, flag: str, limit: Limit) -> None:
+        self.flag, self.limit = flag, limit
+        self.__name__ = "choice"
+        # --help lists the choices as argparse's `choices=` would.
+        self.metavar = "{" + ",".join(map(str, limit.choices)) + "}"
+
+    def __call__(self, text: str) -> str:
+        value = text.strip()
+        if not self.limit.allows(value):
+            _refuse(self.flag, self.limit(value), text)
+        return value
+
+
 def int_list(flag: str, low: int, high: int) -> TextCheck:
     """'1,64,256': comma-separated whole numbers, each from `low` to `high` (as a space
     file's list of widths or depths)."""
-    limit = Limit(int, low, high)
+    return each_of(flag, Limit(int, low, high))
+
+
+def each_of(flag: str, limit: Limit) -> TextCheck:
+    """'1,64,256': comma-separated whole numbers, each within `limit` (a skeleton list
+    field's: widths, depths)."""
     return TextCheck(flag, limit, _ints, f"comma-separated, each {limit.rule()}")
 
 
