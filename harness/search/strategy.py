@@ -200,16 +200,12 @@ def _say(enabled: bool) -> Any:
 
 
 def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
-    """Enqueue the top `--top` candidates that the study has not trained or queued yet;
-    returns how many were added."""
-    from harness.search.study import known_params
+    """Enqueue the top `--top` candidates, with the run's seed, that the study has not
+    trained or queued yet; returns how many were added."""
+    from harness.search.study import SEED_PARAM, enqueue
 
-    have = known_params(study)
     added = 0
     for rank, (params, score) in enumerate(ranking.top(search.settings.top), start=1):
-        if any(all(old.get(k) == v for k, v in params.items()) for old in have):
-            continue
         attrs = {STRATEGY_ATTR: search.settings.strategy, SCORE_ATTR: score, RANK_ATTR: rank}
-        study.enqueue_trial(params, user_attrs=attrs)
-        added += 1
+        added += enqueue(study, {**params, SEED_PARAM: search.settings.seed}, attrs)
     return added
