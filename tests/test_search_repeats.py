@@ -124,3 +124,17 @@ def test_a_trial_stopped_by_ctrl_c_is_measured_by_the_next_run(
     # The retry has the stopped trial's parameters and stays a named (unprunable) row.
     (retried,) = [t for t in done if t.params == stopped.params]
     assert retried.number > stopped.number and retried.user_attrs.get("enqueued")
+
+
+def test_a_grid_search_ends_with_its_grid_and_a_rerun_adds_nothing(tmp_path):
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        "[skeleton]\ndepths = [1, 1]\nwidths = [16, 32]\n[architecture]\npositions = ['R', 'I']\n"
+    )
+    url = f"sqlite:///{tmp_path}/h.db"
+    chosen = settings(str(path), url, trials=6, sampler="grid")
+    # Four networks: Optuna's grid sampler stops the study once each was tried.
+    assert run_search(chosen).n_trials == 4
+    assert run_search(chosen).n_trials == 4
+    archs = [t.user_attrs["arch"] for t in optuna_trials(url)]
+    assert sorted(archs) == sorted({"R|R", "R|I", "I|R", "I|I"})
