@@ -173,27 +173,21 @@ def _say(enabled: bool) -> Any:
 
 
 def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
-    """Enqueue the top `--top` candidates that the study has not trained or queued yet;
-    returns how many were added."""
-    from harness.search.study import known_params
+    """Enqueue the top `--top` candidates, with the run's seed, that the study has not
+    trained or queued yet; returns how many were added."""
+    from harness.search.study import SEED_PARAM, enqueue
 
-    have = known_params(study)
     added = 0
     for rank, (params, score) in enumerate(ranking.top(search.settings.top), start=1):
-        if any(all(old.get(k) == v for k, v in params.items()) for old in have):
-            continue
         attrs = {STRATEGY_ATTR: search.settings.strategy, SCORE_ATTR: score, RANK_ATTR: rank}
-        study.enqueue_trial(params, user_attrs=attrs)
-        added += 1
+        added += enqueue(study, {**params, SEED_PARAM: search.settings.seed}, attrs)
     return added
 
 
-def rank_and_enqueue(search: Search, store: Store, study: optuna.Study) -> None:
+def rank_and_enqueue(search: Search, store: Store, study: optuna.Study, dataset: Dataset) -> None:
     """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
-    from harness.trial import load_trial_dataset
-
     started = time.perf_counter()
-    ranking = rank_candidates(search, store, load_trial_dataset(search.data))
+    ranking = rank_candidates(search, store, dataset)
     added = enqueue_top(study, search, ranking)
     if search.settings.progress:
         best = ", ".join(
@@ -208,11 +202,13 @@ def rank_and_enqueue(search: Search, store: Store, study: optuna.Study) -> None:
         )
 
 
-def ranked_search(settings: SearchSettings, *, search: Search | None = None) -> SearchResult:
+def ranked_search(
+    settings: SearchSettings, *, search: Search | None = None, dataset: Dataset | None = None
+) -> SearchResult:
     """`harness run` with any strategy: the default trains what the sampler proposes;
     an estimator's strategy first queues its ranked top K into the study."""
     from harness.search.runner import run_search
 
-    if estimator_of(settings.strategy) is None:
-        return run_search(settings, search=search)
-    return run_search(settings, search=search, before_trials=rank_and_enqueue)
+    ranked = estimator_of(settings.strategy) is not None
+    before = rank_and_enqueue if ranked else None
+    return run_search(settings, search=search, dataset=dataset, before_trials=before)

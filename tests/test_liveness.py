@@ -117,13 +117,13 @@ def test_interrupt_optuna_trial_marks_only_that_trial_of_that_study(tmp_path):
 
 def test_stale_heartbeat_interrupts_our_row_and_retries_the_trial(tmp_path):
     optuna = pytest.importorskip("optuna")
-    from harness.search.study import WORKER_ATTR, StaleTrials, fail_stale, open_storage
+    from harness.search.study import WORKER_ATTR, StaleTrials, fail_stale, storage_at
 
     url = sqlite_url(tmp_path / "r.db")
     store = Store(url)
     search = SimpleNamespace(study="t", settings=SimpleNamespace(grace_s=1))
     on_stale = StaleTrials(search, store)  # type: ignore[arg-type]
-    storage = open_storage(url, heartbeat_s=1, grace_s=1, on_stale=on_stale)
+    storage = storage_at(url, heartbeat_s=1, grace_s=1, on_stale=on_stale)
     study = optuna.create_study(storage=storage, study_name="t")
     with pytest.warns(UserWarning, match="Heartbeat"):  # ask() is not optimize(): fine here
         trial = study.ask({"x": optuna.distributions.FloatDistribution(0, 1)})

@@ -213,12 +213,15 @@ def test_a_killed_worker_is_retried_by_the_next_run(space, tmp_path):
     """Only Optuna's heartbeat decides that a worker died, wherever it ran."""
     from harness.search import Search
     from harness.search.runner import prepare
+    from harness.search.study import open_study
 
     url = f"sqlite:///{tmp_path}/h.db"
     overrides = {"epochs": 50, "batch_size": 32, "skeleton": {"width_mult": 0.125}}
     slow = settings(space, url, trials=2, overrides=overrides)
+    search = Search.resolve(slow)
     with Store(url) as store:
-        prepare(Search.resolve(slow), store)
+        study, _ = open_study(search, store, create=True)
+        prepare(search, store, study)
     env = {**os.environ, "HARNESS_DB": url}
     worker = subprocess.Popen(
         [sys.executable, "-m", "harness.search.worker_main", slow.to_json().replace(url, "")],

@@ -314,7 +314,7 @@ def test_random_keys_always_decode_to_the_counts(keys):
 def test_enqueued_architectures_are_queued_and_marked(name):
     space = load_space(name)
     study = optuna.create_study()
-    search = SimpleNamespace(space=space)
+    search = SimpleNamespace(space=space, n_trials=100, settings=SimpleNamespace(seed=0))
     assert enqueue_named(study, search) == len(space.enqueue)
     assert enqueue_named(study, search) == 0  # already queued
     queued = study.get_trials(deepcopy=False)

@@ -17,6 +17,7 @@ from harness.search.samplers import PRUNERS, SAMPLERS
 from harness.strategy import HELP as STRATEGY_HELP
 
 if TYPE_CHECKING:
+    from harness.data import Dataset
     from harness.search import Search, SearchSettings
     from harness.search.runner import SearchResult
 
@@ -221,7 +222,7 @@ def run(args: argparse.Namespace) -> int:
 
     study_algorithms(search)  # nsga2 for one objective, a grid too large: refused here
     Store(settings.url).close()  # an unreachable database: one error line, before anything else
-    device = _check_device_and_data(search)
+    device, dataset = _check_device_and_data(search)
     # Printed even with --quiet: the thread count explains most "why is it slower here".
     print(
         f"study {search.study}: space {search.space.name} ({search.space.summary()}), "
@@ -230,7 +231,7 @@ def run(args: argparse.Namespace) -> int:
         f"device {device}, {threads_text(settings)}",
         file=sys.stderr,
     )
-    result = ranked_search(settings, search=search)
+    result = ranked_search(settings, search=search, dataset=dataset)
     if args.json:
         return _print_json(args, settings, result, time.perf_counter() - started)
     objectives = ",".join(settings.objectives)
@@ -260,16 +261,16 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_device_and_data(search: Search) -> str:
-    """The device name; a bad --device or --data fails here, before the first line.
+def _check_device_and_data(search: Search) -> tuple[str, Dataset]:
+    """The device name and the dataset, which the search then uses; a bad --device or
+    --data fails here, before the first line.
 
-    Loading the data also fills the cache, so that trials (and workers) read it back fast."""
+    Loading the data also fills the cache, so that workers read it back fast."""
     from harness.measure import resolve_device
     from harness.trial import load_trial_dataset
 
     device = resolve_device(search.base.device)
-    load_trial_dataset(search.data)
-    return str(device)
+    return str(device), load_trial_dataset(search.data)
 
 
 def used_threads(settings: SearchSettings) -> list[int]:

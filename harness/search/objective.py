@@ -5,7 +5,9 @@ Validation accuracy goes to the pruner each epoch (single objective only:
 Optuna does not prune multi-objective studies). Pruned and constraint-rejected
 candidates end as Optuna PRUNED; candidates that failed (NaN loss, out of
 memory in training, cannot be built) as FAIL with the reason, and count as done.
-An error of the run instead (`RunError`) is retried, not counted.
+An error of the run instead (`RunError`) is retried, not counted, and so is a
+trial that Ctrl-C stopped. The seed is a parameter (`SEED_PARAM`): a queued
+seed repeat is an ordinary trial with its own seed.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from harness.errors import HarnessError, ModelError, first_line
 from harness.search.params import suggest
 from harness.search.samplers import objective_values
 from harness.search.study import (
+    REPEAT_ATTR,
+    SEED_PARAM,
+    SEED_RANGE,
     STATUS_ATTR,
     STORE_ID_ATTR,
     WORKER_ATTR,
@@ -70,8 +75,10 @@ class Objective:
 
         search = self.search
         trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
+        # Pinned to --seed for the sampler's trials (harness.search.study.study_algorithms).
+        seed = trial.suggest_int(SEED_PARAM, *SEED_RANGE)
         values = suggest(trial, search.space, search.params)
-        config = search.trial_config(values)
+        config = search.trial_config(values, seed=seed)
         shown = config.arch
         if self.progress is not None:
             self.progress.started(trial.number, shown)
@@ -112,6 +119,10 @@ class Objective:
             raise CandidateFailed(str(error)) from None
         except (HarnessError, optuna.TrialPruned):
             raise  # bad input or the environment (one line from the CLI); a pruned trial
+        except KeyboardInterrupt:
+            # Ctrl-C or SIGTERM: our row is `interrupted`; the next run measures it.
+            retry_trial(trial.study, trial.number, capped=False)
+            raise
         except Exception as error:  # an error of the run, whatever its type: see RunError
             reason = f"{type(error).__name__}: {first_line(error)}"
             retried = retry_trial(trial.study, trial.number)
@@ -145,23 +156,24 @@ class Objective:
         return result[0] if single else result
 
     def _finish(self, trial: optuna.Trial, arch: str, status: str, attrs: dict[str, Any]) -> None:
+        from harness.search.progress import format_trial_line
+
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
         trial.set_user_attr(STATUS_ATTR, status)
+        seed = trial.params.get(SEED_PARAM) if trial.user_attrs.get(REPEAT_ATTR) else None
+        line = format_trial_line(trial.number, arch, status, attrs, seed=seed)
         if self.progress is not None:
-            from harness.search.progress import format_trial_line
-
-            self.progress.finished(format_trial_line(trial.number, arch, status, attrs))
+            self.progress.finished(line)
         elif self.search.settings.progress:
-            from harness.search.progress import format_trial_line
-
-            print(format_trial_line(trial.number, arch, status, attrs), file=sys.stderr)
+            print(line, file=sys.stderr)
 
 
 def is_protected(trial: optuna.Trial, search: Search) -> bool:
-    """True for a trial the pruner must leave alone: an enqueued (named) architecture,
-    or any trial of a choices space (each choice is a row of the study's table)."""
-    return search.space.kind == "choices" or bool(trial.user_attrs.get("enqueued"))
+    """True for a trial the pruner must leave alone: an enqueued (named) architecture, a
+    seed repeat, or any trial of a choices space (each choice is a row of the study's table)."""
+    attrs = trial.user_attrs
+    return search.space.kind == "choices" or bool(attrs.get("enqueued") or attrs.get(REPEAT_ATTR))
 
 
 def best_text(study: optuna.Study) -> str:

@@ -16,10 +16,11 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{100 * value:.1f}%"
 
 
-def format_trial_line(number: int | None, arch: str, status: str, attrs: dict[str, Any]) -> str:
-    """One finished trial; `number` None for a seed repeat, which has no Optuna trial."""
-    label = f"trial {number:>3}" if number is not None else "repeat   "
-    parts = [label, f"{arch:<22}", f"{status:<8}"]
+def format_trial_line(
+    number: int, arch: str, status: str, attrs: dict[str, Any], *, seed: int | None = None
+) -> str:
+    """One finished trial; `seed` given for a seed repeat, which says which seed it ran."""
+    parts = [f"trial {number:>3}", f"{arch:<22}", f"{status:<8}"]
     if attrs.get("val_acc") is not None:
         parts.append(f"val {_pct(attrs['val_acc'])} test {_pct(attrs.get('test_acc'))}")
     if attrs.get("flops") is not None:
@@ -28,6 +29,8 @@ def format_trial_line(number: int | None, arch: str, status: str, attrs: dict[st
         parts.append("(reused)")
     if status != "complete" and attrs.get("reason"):
         parts.append(f"- {attrs['reason']}")
+    if seed is not None:
+        parts.append(f"(seed {seed})")
     return "  ".join(parts)
 
 

@@ -1,13 +1,15 @@
 """Run a search: prepare the study, run workers until the study has its trials,
-retrain the top candidates with more seeds, and rank everything from the store.
+queue more seeds of the candidates that need them, and rank everything from the store.
 
     settings = SearchSettings(space="rir_orderings", url="sqlite:///results/harness.db")
     result = run_search(settings)        # resumes the study if it exists
 
-`--trials N` is the study's total, so rerunning a finished command does no
-new work and a stopped one continues where it was. With several workers two
-may start the last trial together, so a study can end up to workers - 1
-trials over N.
+Every run is a trial of the one Optuna study, seed repeats included, so Optuna's
+own tools (optuna-dashboard, `study.trials_dataframe()`) see all of them.
+`--trials N` is the study's total of searched trials (repeats are not among
+them), so rerunning a finished command does no new work and a stopped one
+continues where it was. With several workers two may start the last trial
+together, so a study can end up to workers - 1 trials over N.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ from harness.errors import ConfigError
 from harness.search.objective import CandidateFailed, Objective, RunError, best_text
 from harness.search.settings import Search, SearchSettings
 from harness.search.study import (
-    StaleTrials,
+    REPEAT_ATTR,
+    SEED_PARAM,
+    StopAtTrials,
     counted_trials,
+    enqueue,
     enqueue_named,
     fail_stale,
-    open_storage,
     open_study,
     stored_arch,
 )
@@ -35,12 +39,16 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
+    from harness.data import Dataset
     from harness.search.progress import Progress
     from harness.store import Store
 
-__all__ = ["SearchResult", "prepare", "repeat_plan", "run_search", "run_worker"]
+__all__ = ["SearchResult", "prepare", "repeat_plan", "run_repeats", "run_search", "run_worker"]
 
 PAPER_FAMILIES = ("alternated", "RI", "IR")
+# A candidate's own failure is recorded and the search goes on; a RunError's trial is
+# queued again (harness.search.objective). Anything else stops the run.
+CAUGHT = (CandidateFailed, RunError)
 
 
 @dataclass
@@ -64,65 +72,66 @@ def _constraints(settings: SearchSettings) -> Any:
     return Constraints(**settings.constraints)
 
 
-def _storage(search: Search, store: Store) -> tuple[optuna.storages.RDBStorage, StaleTrials]:
-    on_stale = StaleTrials(search, store)
-    storage = open_storage(
-        search.settings.url,
-        heartbeat_s=search.settings.heartbeat_s,
-        grace_s=search.settings.grace_s,
-        on_stale=on_stale,
-    )
-    return storage, on_stale
+def _objective(
+    search: Search, store: Store, dataset: Dataset, progress: Progress | None = None
+) -> Objective:
+    constraints = _constraints(search.settings)
+    return Objective(search, store, dataset, constraints=constraints, progress=progress)
 
 
-def prepare(search: Search, store: Store) -> tuple[optuna.Study, int]:
-    """Create or load the study, retry trials whose worker's heartbeat went stale,
-    enqueue the named architectures; returns the study and how many were retried.
+def prepare(search: Search, store: Store, study: optuna.Study) -> None:
+    """Retry trials whose worker's heartbeat went stale, enqueue the named architectures.
 
     Runs once, in the process that starts the workers, so that they never race to
     create the study or enqueue twice. Dead workers are Optuna's heartbeat's to
     find (`harness.store.liveness`); a retried trial is queued before the named
     architectures that the study still lacks."""
-    storage, on_stale = _storage(search, store)
-    study = open_study(search, storage, create=True)
     fail_stale(study)
     if search.settings.strategy == "train":
         # With a strategy, the estimator's top K are the trials (harness.strategy).
         enqueue_named(study, search)
     store.ensure_study(search.study, data_spec=None, **search.study_fields())
-    return study, on_stale.recovered
 
 
-def run_worker(search: Search, store: Store, *, progress: Progress | None = None) -> int:
-    """Run trials until the study has `n_trials`; returns how many this worker ran."""
-    from harness.trial import load_trial_dataset
+def _grid_done(search: Search, study: optuna.Study) -> bool:
+    """Optuna's grid sampler stops the study once every point was tried: so does a rerun."""
+    if search.settings.sampler != "grid":
+        return False
+    import optuna
 
-    storage, _ = _storage(search, store)
-    study = open_study(search, storage, create=False)
-    if counted_trials(study) >= search.n_trials:
-        return 0
-    dataset = load_trial_dataset(search.data)
-    objective = Objective(
-        search, store, dataset, constraints=_constraints(search.settings), progress=progress
-    )
-    ran = 0
-    while counted_trials(study) < search.n_trials:
-        # One trial per call, so that the total is checked between trials.
-        # A run error's trial is queued again (harness.search.objective): go on to it.
-        study.optimize(objective, n_trials=1, catch=(CandidateFailed, RunError))
-        ran += 1
-        if progress is not None:
-            progress.set_best(best_text(study))
-    return ran
+    from harness.search.samplers import grid_space
+
+    grid = optuna.samplers.GridSampler(grid_space(search.space, search.params))
+    return grid.is_exhausted(study)
+
+
+def run_worker(
+    search: Search,
+    store: Store,
+    study: optuna.Study,
+    dataset: Dataset,
+    *,
+    progress: Progress | None = None,
+) -> None:
+    """Run trials in this process until the study has `n_trials` that count."""
+    if counted_trials(study) >= search.n_trials or _grid_done(search, study):
+        return  # optimize would start one more trial before any callback could stop it
+    callbacks: list[Any] = [StopAtTrials(search.n_trials)]
+    if progress is not None:
+        callbacks.append(lambda study, _: progress.set_best(best_text(study)))
+    objective = _objective(search, store, dataset, progress)
+    study.optimize(objective, catch=CAUGHT, callbacks=callbacks)
 
 
 def run_search(
     settings: SearchSettings,
     *,
     search: Search | None = None,
-    before_trials: Callable[[Search, Store, optuna.Study], None] | None = None,
+    dataset: Dataset | None = None,
+    before_trials: Callable[[Search, Store, optuna.Study, Dataset], None] | None = None,
 ) -> SearchResult:
     """The whole `harness run`: prepare, search (in-process or with workers), repeats.
+    The storage, the study and the dataset (`dataset`, or read here) are opened once.
 
     `before_trials` queues trials of its own once the study is ready: a ranking
     strategy's top K (`harness.strategy.ranked_search`, which sits above this package
@@ -130,6 +139,7 @@ def run_search(
     from harness.search.leaderboard import leaderboard, pareto_store_ids
     from harness.search.progress import Progress
     from harness.store import Store
+    from harness.trial import load_trial_dataset
 
     started = time.perf_counter()
     search = search or Search.resolve(settings)
@@ -138,14 +148,16 @@ def run_search(
             f"--strategy {settings.strategy} ranks candidates before training: "
             "run it with harness.strategy.ranked_search"
         )
+    if dataset is None:
+        dataset = load_trial_dataset(search.data)
     with Store(settings.url) as store:
-        study, recovered = prepare(search, store)
+        study, on_stale = open_study(search, store, create=True)
+        prepare(search, store, study)
         if before_trials is not None:
-            before_trials(search, store, study)
-        done = counted_trials(study)
+            before_trials(search, store, study, dataset)
         progress = Progress(
             total=search.n_trials,
-            done=done,
+            done=counted_trials(study),
             enabled=settings.progress,
             epochs=search.base.epochs,
         )
@@ -154,10 +166,10 @@ def run_search(
             if settings.workers > 1:
                 run_workers(search, study, progress)
             else:
-                run_worker(search, store, progress=progress)
+                run_worker(search, store, study, dataset, progress=progress)
         finally:
             progress.close()
-        repeated = run_repeats(search, store, study)
+        repeated = run_repeats(search, store, study, dataset)
         pareto = pareto_store_ids(study)
         board = leaderboard(store, search, study)
         statuses = store.trials_frame(study=search.study)["status"].value_counts()
@@ -168,7 +180,7 @@ def run_search(
             n_trials=counted_trials(study),
             leaderboard=board,
             pareto=pareto,
-            recovered=recovered,
+            recovered=on_stale.recovered,
             repeated=repeated,
             seconds=time.perf_counter() - started,
         )
@@ -176,14 +188,24 @@ def run_search(
 
 def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The best `top` distinct candidates (single objective) or the most accurate `top`
-    of the Pareto front: the ones `--repeats` gives more seeds."""
+    of the Pareto front: the ones `--repeats` gives more seeds. Seed repeats are left out,
+    so that the repeats a run added never change which candidates a rerun picks."""
     import optuna
 
-    complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+    searched = [
+        t
+        for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
+        if not t.user_attrs.get(REPEAT_ATTR)
+    ]
     if len(study.directions) > 1:
-        ranked = sorted(study.best_trials, key=lambda t: (-t.values[0], t.number))
+        # Optuna's front of the searched trials alone: a study of them in memory, in order,
+        # so that its trial i is searched[i].
+        front = optuna.create_study(directions=study.directions)
+        front.add_trials(searched)
+        ranked = [searched[t.number] for t in front.best_trials]
+        ranked.sort(key=lambda t: (-t.values[0], t.number))
     else:
-        ranked = sorted(complete, key=lambda t: (-t.value, t.number))
+        ranked = sorted(searched, key=lambda t: (-t.value, t.number))
     chosen, seen = [], set()
     for trial in ranked:
         key = _params_key(trial.params, search.space)
@@ -197,9 +219,10 @@ def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenT
 
 
 def _params_key(params: dict[str, Any], space: Any = None) -> tuple:
-    """Trials with equal keys train the same experiment. With a space, the architecture
-    counts by its canonical form: two parameter sets may name one network (random keys,
-    R*16 reached from both directions of a split)."""
+    """Trials with equal keys train the same candidate (the seed aside). With a space, the
+    architecture counts by its canonical form: two parameter sets may name one network
+    (random keys, R*16 reached from both directions of a split)."""
+    params = _without_seed(params)
     if space is None:
         return tuple(sorted((k, str(v)) for k, v in params.items()))
     arch = stored_arch(space, params)
@@ -210,8 +233,13 @@ def _params_key(params: dict[str, Any], space: Any = None) -> tuple:
     return (arch, rest)
 
 
+def _without_seed(params: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if k != SEED_PARAM}
+
+
 def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any], int]]:
-    """(parameters, seeds in all) for every candidate that gets more than one seed.
+    """(parameters without the seed, seeds in all) for every candidate that gets more
+    than one seed.
 
     - every choice of a choices space (the paper's table): `--repeats` seeds each,
       whether or not its first run finished, so each row has exactly K seeds;
@@ -229,7 +257,7 @@ def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any
             return
         key = _params_key(params, search.space)
         old = wanted.get(key, (params, 0))[1]
-        wanted[key] = (dict(params), max(old, seeds))
+        wanted[key] = (_without_seed(params), max(old, seeds))
 
     ended = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED,
              optuna.trial.TrialState.FAIL)  # fmt: skip
@@ -250,40 +278,19 @@ def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any
     return list(wanted.values())
 
 
-def run_repeats(search: Search, store: Store, study: optuna.Study) -> int:
-    """Train each candidate of `repeat_plan` with seeds seed .. seed+K-1 (a seed already
-    in the store is reused); returns how many runs were trained or reused."""
-    from harness.folds import run_folds
-    from harness.search.progress import format_trial_line
-    from harness.trial import load_trial_dataset
+def run_repeats(search: Search, store: Store, study: optuna.Study, dataset: Dataset) -> int:
+    """Queue each candidate of `repeat_plan` with seeds seed .. seed+K-1 (a seed the study
+    has already is not queued again; one in the store is reused, not retrained) and train
+    the queue here; returns how many runs the plan holds, the first seeds' included."""
+    import optuna
 
     settings = search.settings
     plan = repeat_plan(search, study)
-    if not plan:
-        return 0
-    dataset = load_trial_dataset(search.data)
-    constraints = _constraints(settings)
-    count = 0
     for params, seeds in plan:
         for seed in range(settings.seed, settings.seed + seeds):
-            config = search.trial_config(params, seed=seed)
-            outcome = run_folds(
-                config,
-                store,
-                folds=settings.folds,
-                study=search.study,
-                dataset=dataset,
-                reuse=True,
-                constraints=constraints,
-                measure_latency=settings.measure_latency,
-                study_fields=search.study_fields(),
-            )
-            count += 1
-            if settings.progress and not outcome.reused:
-                import sys
-
-                attrs = {"val_acc": outcome.val_acc, "test_acc": outcome.test_acc,
-                         "flops": outcome.flops, "reason": outcome.reason}  # fmt: skip
-                line = format_trial_line(None, outcome.arch, outcome.status, attrs)
-                print(f"{line}  (seed {seed})", file=sys.stderr)
-    return count
+            enqueue(study, {**params, SEED_PARAM: seed}, {REPEAT_ATTR: True})
+    objective = _objective(search, store, dataset)
+    # One trial per call: with the queue empty, optimize would sample a new trial.
+    while plan and study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        study.optimize(objective, n_trials=1, catch=CAUGHT)
+    return sum(seeds for _, seeds in plan)

@@ -2,15 +2,21 @@
 
 Optuna's tables live in the same database as ours (our tables are prefixed
 `harness_`), so one URL names everything and `optuna-dashboard URL` can watch
-a study live. Heartbeats are on, and they alone decide that a worker died
+a study live. Every run of a search is an Optuna trial, seed repeats included:
+the seed is a parameter (`SEED_PARAM`), pinned to the run's `--seed` for the
+sampler's trials and set by the queue for a repeat, so that Optuna's
+`enqueue_trial(skip_if_exists=True)` tells two seeds of one candidate apart and
+finds a run that is already there.
+
+Heartbeats are on, and they alone decide that a worker died
 (`harness.store.liveness`): a trial whose worker stopped beating for `grace_s`
 is failed by `optuna.storages.fail_stale_trials` (which Optuna runs before
 each trial, and `harness run` as it prepares), our row of it is marked
 `interrupted` by `StaleTrials`, and it is retried with the same parameters
-(Optuna's `RetryFailedTrialCallback`). A worker killed on this machine is
+(Optuna's `RetryHeartbeatStaleTrialCallback`). A worker killed on this machine is
 noticed after the grace period, like one anywhere else. A trial that an error of
-the run failed (out of memory while measuring, a driver, a bug) is retried the
-same way, at once (`retry_trial`).
+the run failed (out of memory while measuring, a driver, a bug) or that Ctrl-C
+stopped is retried the same way, at once (`retry_trial`).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from harness.config import LIMITS
 from harness.errors import ConfigError, GrammarError, StoreError, first_line
 
 if TYPE_CHECKING:
@@ -29,14 +36,18 @@ if TYPE_CHECKING:
     from harness.store import Store
 
 __all__ = [
+    "REPEAT_ATTR",
+    "SEED_PARAM",
     "WORKER_ATTR",
-    "counted_trials",
-    "enqueue_named",
-    "open_storage",
     "StaleTrials",
+    "StopAtTrials",
+    "counted_trials",
+    "enqueue",
+    "enqueue_named",
     "fail_stale",
     "open_study",
     "retry_trial",
+    "storage_at",
     "stored_arch",
     "this_worker",
 ]
@@ -44,6 +55,9 @@ __all__ = [
 WORKER_ATTR = "worker"  # user attr "host:pid:number" set when a trial starts
 STATUS_ATTR = "harness_status"  # our status of a finished trial (failed trials count as done)
 STORE_ID_ATTR = "store_trial_id"
+REPEAT_ATTR = "repeat"  # user attr of a queued seed repeat: not one of the study's --trials
+SEED_PARAM = "seed"
+SEED_RANGE = (int(LIMITS["seed"][0]), int(LIMITS["seed"][1]))
 MAX_RETRY = 2
 # Optuna's engine waits longer for the SQLite lock than ours: all its transactions take it.
 OPTUNA_BUSY_TIMEOUT_S = 60.0
@@ -57,7 +71,7 @@ def this_worker(number: int) -> str:
     return f"{host_pid()}:{number}"
 
 
-def open_storage(
+def storage_at(
     url: str,
     *,
     heartbeat_s: int | None,
@@ -100,18 +114,14 @@ def open_storage(
         ) from None
 
 
-def _retry_callback() -> Callable[[Any, Any], None]:
-    """Optuna's retry of a failed trial: a copy with its parameters, queued, at most
-    MAX_RETRY times (a stale heartbeat's callback, renamed in Optuna 4.9)."""
+def _retry_callback(max_retry: int | None = MAX_RETRY) -> Callable[[Any, Any], None]:
+    """Optuna's retry of a failed trial: a copy with its parameters and user attributes,
+    queued, at most `max_retry` times along one chain of copies."""
     import optuna
 
-    storages = optuna.storages
-    cls = getattr(storages, "RetryHeartbeatStaleTrialCallback", None)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        if cls is not None:
-            return cls(max_retry=MAX_RETRY)
-        return storages.RetryFailedTrialCallback(max_retry=MAX_RETRY)
+        return optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=max_retry)
 
 
 class StaleTrials:
@@ -133,14 +143,19 @@ class StaleTrials:
         self.recovered += 1
 
 
-def retry_trial(study: optuna.Study, number: int) -> bool:
+def retry_trial(study: optuna.Study, number: int, *, capped: bool = True) -> bool:
     """Queue trial `number` again with its parameters, as a dead worker's trial is;
-    False when it has been retried MAX_RETRY times already (nothing queued)."""
+    False when `capped` and it has been retried MAX_RETRY times already (nothing queued).
+    Uncapped for Ctrl-C: a stopped trial is always measured on the next run."""
+    import optuna
+
     trial = next(t for t in study.get_trials(deepcopy=False) if t.number == number)
-    # Optuna's callback keeps the history in the copies and stops after MAX_RETRY.
-    if len(trial.system_attrs.get("retry_history", [])) >= MAX_RETRY:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        history = optuna.storages.RetryHeartbeatStaleTrialCallback.retry_history(trial)
+    if capped and len(history) >= MAX_RETRY:
         return False
-    _retry_callback()(study, trial)
+    _retry_callback(None)(study, trial)
     return True
 
 
@@ -159,6 +174,8 @@ def study_algorithms(
 ) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
     """The sampler and pruner of `search`; ConfigError for a pair its settings cannot have
     (nsga2 for one objective, a grid too large), so `harness run` calls it before any work."""
+    import optuna
+
     from harness.search.samplers import make_pruner, make_sampler
 
     settings = search.settings
@@ -171,19 +188,27 @@ def study_algorithms(
         seed=settings.seed + 1000 * settings.worker_index,
         n_trials=search.n_trials,
     )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        # The sampler's trials train with --seed; a queued repeat's own seed wins over
+        # this (Optuna's fixed parameters), and no sampler ever models the seed.
+        sampler = optuna.samplers.PartialFixedSampler({SEED_PARAM: settings.seed}, sampler)
     pruner = make_pruner(settings.pruner, epochs=search.base.epochs, objectives=settings.objectives)
     return sampler, pruner
 
 
-def open_study(
-    search: Search, storage: optuna.storages.BaseStorage, *, create: bool
-) -> optuna.Study:
-    """Create (first run) or load the study; ConfigError if its objectives differ."""
+def open_study(search: Search, store: Store, *, create: bool) -> tuple[optuna.Study, StaleTrials]:
+    """Open the Optuna storage and create (first run) or load the study, once per process;
+    ConfigError if its objectives differ. The StaleTrials counts the trials it recovers."""
     import optuna
 
     from harness.search.samplers import directions
 
     settings = search.settings
+    on_stale = StaleTrials(search, store)
+    storage = storage_at(
+        settings.url, heartbeat_s=settings.heartbeat_s, grace_s=settings.grace_s, on_stale=on_stale
+    )
     sampler, pruner = study_algorithms(search)
     wanted = directions(settings.objectives)
     try:
@@ -214,7 +239,7 @@ def open_study(
         study.set_user_attr("budget", search.budget.name)
         study.set_user_attr("data", search.data)
         study.set_user_attr("objectives", list(settings.objectives))
-    return study
+    return study, on_stale
 
 
 def stored_arch(space: SearchSpace, params: Mapping[str, Any]) -> str | None:
@@ -227,47 +252,59 @@ def stored_arch(space: SearchSpace, params: Mapping[str, Any]) -> str | None:
         return None
 
 
-def known_params(study: optuna.Study) -> list[dict[str, Any]]:
-    """The parameters of every trial done, running or queued (not failed): what enqueueing
-    again would repeat."""
-    import optuna
-
-    states = optuna.trial.TrialState
-    alive = (states.COMPLETE, states.PRUNED, states.RUNNING, states.WAITING)
-    # A queued trial keeps its parameters in a system attribute until it runs.
-    return [
-        t.params or t.system_attrs.get("fixed_params", {})
-        for t in study.get_trials(deepcopy=False)
-        if t.state in alive
-    ]
+def enqueue(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, Any]) -> bool:
+    """Queue a trial with these parameters unless the study has one already, in any state
+    (Optuna's skip_if_exists); True when it queued one."""
+    before = len(study.get_trials(deepcopy=False))
+    study.enqueue_trial(params, user_attrs=user_attrs, skip_if_exists=True)
+    return len(study.get_trials(deepcopy=False)) > before
 
 
 def enqueue_named(study: optuna.Study, search: Search) -> int:
-    """Enqueue the space's named architectures that the study has not measured yet.
+    """Enqueue the space's named architectures that the study lacks, as many as the study's
+    `--trials` leave room for (one left out is queued when a rerun raises --trials);
+    returns how many were queued. They train with the run's --seed."""
+    import optuna
 
-    A named ordering whose trial failed without a result (a worker killed by
-    Ctrl-C, say) is enqueued again, so that a resumed study still measures it.
-    """
-    have = known_params(study)
+    waiting = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,))
+    room = search.n_trials - counted_trials(study)
+    room -= sum(not t.user_attrs.get(REPEAT_ATTR) for t in waiting)
     added = 0
     for params in search.space.enqueue_params():
-        if any(all(old.get(k) == v for k, v in params.items()) for old in have):
-            continue
-        study.enqueue_trial(params, user_attrs={"enqueued": True})
-        added += 1
+        if added >= room:
+            break
+        added += enqueue(study, {**params, SEED_PARAM: search.settings.seed}, {"enqueued": True})
     return added
 
 
 def counted_trials(study: optuna.Study) -> int:
     """Trials that count towards --trials: finished with a result, pruned, failed by the
-    candidate itself, or running now. Trials failed by a dead worker or by an error of the
-    run (harness.search.objective) are retried instead."""
+    candidate itself, or running now; never a seed repeat. Trials failed by a dead worker,
+    by an error of the run (harness.search.objective) or by Ctrl-C are retried instead."""
     import optuna
 
     states = optuna.trial.TrialState
     done = (states.COMPLETE, states.PRUNED, states.RUNNING)
     return sum(
-        trial.state in done
-        or (trial.state == states.FAIL and trial.user_attrs.get(STATUS_ATTR) == "failed")
+        not trial.user_attrs.get(REPEAT_ATTR)
+        and (
+            trial.state in done
+            or (trial.state == states.FAIL and trial.user_attrs.get(STATUS_ATTR) == "failed")
+        )
         for trial in study.get_trials(deepcopy=False)
     )
+
+
+class StopAtTrials:
+    """Stop `study.optimize` once the study has `n` trials that count.
+
+    Not Optuna's MaxTrialsCallback: it counts trials by state, and here a FAIL counts
+    when the candidate failed but not when its worker died or the run erred, and a
+    seed repeat never counts, whatever its state."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+
+    def __call__(self, study: optuna.Study, trial: optuna.trial.FrozenTrial) -> None:
+        if counted_trials(study) >= self.n:
+            study.stop()

@@ -1,9 +1,10 @@
 """`--workers N`: N worker processes on this machine against the same storage.
 
 Each worker is `python -m harness.search.worker_main SETTINGS_JSON`: a fresh
-interpreter (no forked torch state) that runs `run_worker` until the study has
-its trials. The entry point lives in its own module so that the runner imports
-this one and nothing imports back. On CUDA each worker sees one GPU (CUDA_VISIBLE_DEVICES, round
+interpreter (no forked torch state) that opens the study and the dataset once
+and runs `run_worker` until the study has its trials (the seed repeats that
+follow are the parent's). The entry point lives in its own module so that the
+runner imports this one and nothing imports back. On CUDA each worker sees one GPU (CUDA_VISIBLE_DEVICES, round
 robin); on the CPU each gets an equal share of the cores. The parent polls the
 storage for progress. Workers on other machines run the same `harness run`
 command with `--storage postgresql://...`: that is the multi-machine setup.
@@ -83,7 +84,7 @@ def run_workers(search: Search, study: optuna.Study, progress: Progress) -> None
     """Start the workers, show progress until they exit; HarnessError if one failed."""
     from harness.search.objective import best_text
     from harness.search.progress import format_trial_line
-    from harness.search.study import STATUS_ATTR, counted_trials
+    from harness.search.study import REPEAT_ATTR, SEED_PARAM, STATUS_ATTR, counted_trials
     from harness.store import ENV_VAR
 
     settings = search.settings
@@ -110,9 +111,10 @@ def run_workers(search: Search, study: optuna.Study, progress: Progress) -> None
                 status = trial.user_attrs.get(STATUS_ATTR)
                 if status and trial.number not in reported and trial.state.is_finished():
                     reported.add(trial.number)
-                    line = format_trial_line(
-                        trial.number, trial.user_attrs.get("arch", "?"), status, trial.user_attrs
-                    )
+                    attrs = trial.user_attrs
+                    seed = trial.params.get(SEED_PARAM) if attrs.get(REPEAT_ATTR) else None
+                    arch = attrs.get("arch", "?")
+                    line = format_trial_line(trial.number, arch, status, attrs, seed=seed)
                     progress.finished(line, count=False)
             progress.set_done(counted_trials(study))
             progress.set_best(best_text(study))
