@@ -25,7 +25,7 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from harness.config import LIMITS
+from harness.config import TRAIN_LIMITS
 from harness.errors import ConfigError, GrammarError, StoreError, first_line
 
 if TYPE_CHECKING:
@@ -57,7 +57,7 @@ STATUS_ATTR = "harness_status"  # our status of a finished trial (failed trials 
 STORE_ID_ATTR = "store_trial_id"
 REPEAT_ATTR = "repeat"  # user attr of a queued seed repeat: not one of the study's --trials
 SEED_PARAM = "seed"
-SEED_RANGE = (int(LIMITS["seed"][0]), int(LIMITS["seed"][1]))
+SEED_RANGE = (int(TRAIN_LIMITS["seed"].low), int(TRAIN_LIMITS["seed"].high))
 MAX_RETRY = 2
 # Optuna's engine waits longer for the SQLite lock than ours: all its transactions take it.
 OPTUNA_BUSY_TIMEOUT_S = 60.0
