@@ -32,8 +32,9 @@ if TYPE_CHECKING:
 
     from harness.data import Dataset
     from harness.estimate.base import Estimator
+    from harness.search.plan import RunPlan
     from harness.search.runner import SearchResult
-    from harness.search.settings import Search, SearchSettings
+    from harness.search.settings import SearchSettings
     from harness.store import Store
 
 __all__ = [
@@ -81,7 +82,7 @@ def estimator_of(strategy: str) -> str | None:
     return name
 
 
-def _estimator(search: Search) -> Estimator:
+def _estimator(search: RunPlan) -> Estimator:
     from harness.estimate.rank import make_estimators
 
     name = estimator_of(search.settings.strategy)
@@ -92,7 +93,7 @@ def _estimator(search: Search) -> Estimator:
     return make_estimators([name], space=search.space, options=options)[0]
 
 
-def check_strategy(search: Search) -> Estimator | None:
+def check_strategy(search: RunPlan) -> Estimator | None:
     """The strategy's estimator, after every check that needs no data or training: the
     estimator known and able to hold the space (a supernet refuses timm baselines and
     searched widths), `--top` no more than the candidates scored nor than the space
@@ -134,7 +135,7 @@ class Ranking:
         return [(self.values[i], float(self.frame["score"].iloc[i])) for i in range(k)]
 
 
-def rank_candidates(search: Search, store: Store, dataset: Dataset) -> Ranking:
+def rank_candidates(search: RunPlan, store: Store, dataset: Dataset) -> Ranking:
     """Score `search.candidates` distinct candidates proposed by the run's sampler,
     best first (a candidate without a finite score last)."""
     from harness.estimate.rank import propose_and_score
@@ -172,7 +173,7 @@ def _say(enabled: bool) -> Any:
     return lambda text: print(text, file=sys.stderr)
 
 
-def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
+def enqueue_top(study: optuna.Study, search: RunPlan, ranking: Ranking) -> int:
     """Enqueue the top `--top` candidates, with the run's seed, that the study has not
     trained or queued yet; returns how many were added."""
     from harness.search.study import SEED_PARAM, enqueue
@@ -184,7 +185,7 @@ def enqueue_top(study: optuna.Study, search: Search, ranking: Ranking) -> int:
     return added
 
 
-def rank_and_enqueue(search: Search, store: Store, study: optuna.Study, dataset: Dataset) -> None:
+def rank_and_enqueue(search: RunPlan, store: Store, study: optuna.Study, dataset: Dataset) -> None:
     """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
     started = time.perf_counter()
     ranking = rank_candidates(search, store, dataset)
@@ -203,7 +204,7 @@ def rank_and_enqueue(search: Search, store: Store, study: optuna.Study, dataset:
 
 
 def ranked_search(
-    settings: SearchSettings, *, search: Search | None = None, dataset: Dataset | None = None
+    settings: SearchSettings, *, search: RunPlan | None = None, dataset: Dataset | None = None
 ) -> SearchResult:
     """`harness run` with any strategy: the default trains what the sampler proposes;
     an estimator's strategy first queues its ranked top K into the study."""

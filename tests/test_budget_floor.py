@@ -17,7 +17,7 @@ from harness.describe import narrowest_convs
 from harness.estimate.rank import sample_configs
 from harness.estimate.validate import landmark_params
 from harness.models import Skeleton
-from harness.search import BUDGETS, Search, SearchSettings, list_spaces, load_space
+from harness.search import BUDGETS, RunPlan, SearchSettings, list_spaces, load_space
 from harness.search.size import _skeleton_combos
 from harness.search.space import skeleton_value
 
@@ -28,7 +28,7 @@ def _image_shape(budget) -> tuple[int, int, int]:
 
 
 def _configs(space: str, budget: str):
-    search = Search.resolve(SearchSettings(space=space, url="sqlite://", budget=budget))
+    search = RunPlan.resolve(SearchSettings(space=space, url="sqlite://", budget=budget))
     first = landmark_params(search)
     return sample_configs(search, len(first) + 3, seed=0, first=first)
 

@@ -14,7 +14,7 @@ from harness.data import load_dataset
 from harness.errors import ConfigError
 from harness.estimate.proxies import Synflow
 from harness.estimate.rank import make_estimators, propose_and_score, sample_configs
-from harness.search import Search, SearchSettings
+from harness.search import RunPlan, SearchSettings
 from harness.store import Store
 
 DATA = "synthetic?n=120&size=16"
@@ -33,12 +33,12 @@ PROXIES = ["params", "flops", "synflow", "naswot", "grad_norm", "meco", "zico", 
 
 
 @pytest.fixture(scope="module")
-def search(tmp_path_factory) -> Search:
+def search(tmp_path_factory) -> RunPlan:
     path = tmp_path_factory.mktemp("space") / "tiny.toml"
     path.write_text(SPACE)
     overrides = {"skeleton": {"width_mult": 0.25}, "threads": 1, "device": "cpu"}
     settings = SearchSettings(space=str(path), url="sqlite://", data=DATA, overrides=overrides)
-    return Search.resolve(settings)
+    return RunPlan.resolve(settings)
 
 
 @pytest.fixture(scope="module")

@@ -211,14 +211,14 @@ def test_two_workers_on_postgres(space, fresh_postgres_url):
 
 def test_a_killed_worker_is_retried_by_the_next_run(space, tmp_path):
     """Only Optuna's heartbeat decides that a worker died, wherever it ran."""
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.search.runner import prepare
     from harness.search.study import open_study
 
     url = f"sqlite:///{tmp_path}/h.db"
     overrides = {"epochs": 50, "batch_size": 32, "skeleton": {"width_mult": 0.125}}
     slow = settings(space, url, trials=2, overrides=overrides)
-    search = Search.resolve(slow)
+    search = RunPlan.resolve(slow)
     with Store(url) as store:
         study, _ = open_study(search, store, create=True)
         prepare(search, store, study)
@@ -314,14 +314,14 @@ def test_paper_study_has_every_row_with_k_seeds_even_with_a_pruner(tmp_path, mon
     """Table 1 as a study: every choice complete, each with exactly --repeats seeds,
     although the pruner would stop every trial it is asked about."""
     monkeypatch.setattr("harness.search.samplers.make_pruner", lambda *a, **k: _AlwaysPrune())
-    from harness.search import Search
+    from harness.search import RunPlan
 
     url = f"sqlite:///{tmp_path}/h.db"
     chosen = settings(
         "paper", url, study="paper", trials=None, repeats=2, pruner="median",
         data="synthetic?n=140&size=16", overrides=PAPER_TINY,
     )  # fmt: skip
-    search = Search.resolve(chosen)
+    search = RunPlan.resolve(chosen)
     choices = list(search.space.choices)
     assert search.n_trials == len(choices)  # each choice once; --repeats adds the seeds
     result = run_search(chosen, search=search)

@@ -101,10 +101,10 @@ def test_the_default_strategy_is_unchanged_and_names_stay_the_same():
     plain = SearchSettings(space="rir_orderings", url="sqlite://")
     assert plain.strategy == "train" and estimator_of(plain.strategy) is None
     assert SearchSettings.from_json(plain.to_json()) == plain
-    from harness.search import Search
+    from harness.search import RunPlan
 
-    assert Search.resolve(plain).study == "rir_orderings-smoke"
-    ranked = Search.resolve(SearchSettings(space="rir_orderings", url="sqlite://",
+    assert RunPlan.resolve(plain).study == "rir_orderings-smoke"
+    ranked = RunPlan.resolve(SearchSettings(space="rir_orderings", url="sqlite://",
                                            strategy="proxy:naswot", top=8))  # fmt: skip
     assert ranked.n_trials == 8 and ranked.candidates == ranked.budget.trials
     assert ranked.study != "rir_orderings-smoke"
@@ -135,10 +135,10 @@ def test_bad_strategy_input_is_one_line_before_any_work(argv, words, tmp_path, c
 
 def test_the_supernet_trains_in_a_study_of_its_own(space, tmp_path):
     # Its training run is not a candidate of the search: it must not reach the leaderboard.
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.strategy import check_strategy
 
-    search = Search.resolve(
+    search = RunPlan.resolve(
         settings(space, f"sqlite:///{tmp_path}/h.db", strategy="supernet", top=2)
     )
     estimator = check_strategy(search)

@@ -1,7 +1,7 @@
 """The flags that name a space and the experiment its candidates train in, shared by
 `estimate` and `validate-estimators` (and meant for `run`): the space, the budget,
 the database and every training flag, resolved the way `harness run` resolves them
-(`Search.resolve`: protocol < space < budget < explicit flags)."""
+(`RunPlan.resolve`: protocol < space < budget < explicit flags)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from harness.commands.trials import add_db_arg
 from harness.search.budgets import BUDGETS
 
 if TYPE_CHECKING:
-    from harness.search import Search, SearchSettings
+    from harness.search import RunPlan, SearchSettings
 
 __all__ = [
     "add_budget_arg",
@@ -53,7 +53,7 @@ def settings_from_args(
 ) -> SearchSettings:
     """What the flags ask for: the space, the database (`db`, else --db), the budget,
     --data, --seed and every training flag; `fields` sets the other `SearchSettings`
-    fields (study, trials, progress, ...). Checked and resolved by `Search.resolve`."""
+    fields (study, trials, progress, ...). Checked and resolved by `RunPlan.resolve`."""
     from harness.search import SearchSettings
     from harness.store import resolve_db_url
 
@@ -71,15 +71,15 @@ def settings_from_args(
     )
 
 
-def search_from_args(args: argparse.Namespace, **fields: Any) -> Search:
+def search_from_args(args: argparse.Namespace, **fields: Any) -> RunPlan:
     """The resolved search `harness run` would train with these flags; `fields` sets
     other `SearchSettings` fields (study, progress, ...)."""
-    from harness.search import Search
+    from harness.search import RunPlan
 
-    return Search.resolve(settings_from_args(args, **fields))
+    return RunPlan.resolve(settings_from_args(args, **fields))
 
 
-def load_search_data(search: Search) -> tuple[Any, str]:
+def load_search_data(search: RunPlan) -> tuple[Any, str]:
     """The search's dataset and device name; a bad --device or --data fails here."""
     from harness.measure import resolve_device
     from harness.trial import load_trial_dataset

@@ -18,7 +18,7 @@ from harness.strategy import HELP as STRATEGY_HELP
 
 if TYPE_CHECKING:
     from harness.data import Dataset
-    from harness.search import Search, SearchSettings
+    from harness.search import RunPlan, SearchSettings
     from harness.search.runner import SearchResult
 
 
@@ -208,13 +208,13 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.search import Search, format_leaderboard
+    from harness.search import RunPlan, format_leaderboard
     from harness.store import Store
     from harness.strategy import ranked_search
 
     started = time.perf_counter()
     settings = settings_from_args(args)
-    search = Search.resolve(settings)
+    search = RunPlan.resolve(settings)
     from harness.strategy import check_strategy
 
     check_strategy(search)  # unknown estimator, --top too large, a space a supernet cannot hold
@@ -261,7 +261,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_device_and_data(search: Search) -> tuple[str, Dataset]:
+def _check_device_and_data(search: RunPlan) -> tuple[str, Dataset]:
     """The device name and the dataset, which the search then uses; a bad --device or
     --data fails here, before the first line.
 

@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
     from harness.config import TrainConfig
     from harness.data import Dataset
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.store import Store
 
 __all__ = ["BudgetEstimator", "budget_cost", "check_cheaper"]
@@ -47,14 +47,14 @@ class BudgetEstimator(Estimator):
     argument_help = "budget:NAME, a cheaper budget's stand-alone training"
     cite = "stand-alone training at a cheaper budget (low-fidelity estimate)"
 
-    def __init__(self, argument: str, search: Search | None = None) -> None:
+    def __init__(self, argument: str, search: RunPlan | None = None) -> None:
         from harness.search.budgets import get_budget
 
         self.budget = get_budget(argument)  # ConfigError naming the known budgets
         self.name = f"budget:{argument}"  # type: ignore[misc]  # one instance per budget
         self.seeds = self.budget.named_seeds
         self.search = search
-        self.cheap: Search | None = None
+        self.cheap: RunPlan | None = None
         self.store: Store | None = None
         self.last_seconds: float | None = None
         if search is not None:
@@ -109,12 +109,12 @@ class BudgetEstimator(Estimator):
         return sum(accuracies) / len(accuracies) if accuracies else math.nan
 
 
-def cheaper_search(reference: Search, budget: str) -> Search:
+def cheaper_search(reference: RunPlan, budget: str) -> RunPlan:
     """The reference search resolved at `budget`: same space, data, seed and
     objectives; the reference's flags for what a budget sizes left out."""
     import dataclasses
 
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.search.budgets import get_budget
 
     settings = reference.settings
@@ -128,14 +128,14 @@ def cheaper_search(reference: Search, budget: str) -> Search:
         overrides["skeleton"] = skeleton
     else:
         overrides.pop("skeleton", None)
-    return Search.resolve(
+    return RunPlan.resolve(
         dataclasses.replace(
             settings, budget=budget, data=reference.data, overrides=overrides, study=""
         )
     )
 
 
-def at_budget(config: TrainConfig, reference: Search, cheap: Search) -> TrainConfig:
+def at_budget(config: TrainConfig, reference: RunPlan, cheap: RunPlan) -> TrainConfig:
     """`config` (a trial of `reference`) with `cheap`'s settings: its searched values
     kept, its width multiplier too."""
     skeleton = dict(cheap.base.skeleton)
@@ -171,7 +171,7 @@ def budget_cost(config: TrainConfig, dataset: Dataset) -> float:
 
 
 def check_cheaper(
-    estimators: list[Estimator], reference: Search, config: TrainConfig, dataset: Dataset
+    estimators: list[Estimator], reference: RunPlan, config: TrainConfig, dataset: Dataset
 ) -> None:
     """ConfigError unless every `budget:` estimator trains `config`'s candidate for fewer
     FLOPs than the reference budget does: a dearer one is no estimate of it."""

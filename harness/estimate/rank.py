@@ -1,7 +1,7 @@
 """Proposing candidates of a space with an Optuna sampler and scoring each cheaply,
 each score stored and reused.
 
-    search = Search.resolve(SearchSettings(space="rir_balanced", url=url))
+    search = RunPlan.resolve(SearchSettings(space="rir_balanced", url=url))
     estimators = make_estimators(["params", "synflow"], space=search.space)
     sampler = optuna.samplers.RandomSampler(seed=0)
     proposals = propose_and_score(sampler, search.space, search.params, search.trial_config,
@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from harness.config import TrainConfig
     from harness.data import Dataset
     from harness.estimate.base import Estimator, PopulationEstimator
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.search.space import Param, SearchSpace
     from harness.store import Store
 
@@ -64,7 +64,7 @@ SCORE_COLUMNS = (
 )
 
 
-def space_capacity(search: Search) -> int | None:
+def space_capacity(search: RunPlan) -> int | None:
     """Distinct candidates the search can propose; None when a searched setting is
     continuous (no limit)."""
     return _capacity(search.space, search.params)
@@ -189,7 +189,7 @@ def _tell(study: optuna.Study, trial: optuna.trial.Trial, score: float | None) -
 
 
 def sample_configs(
-    search: Search,
+    search: RunPlan,
     n: int,
     *,
     seed: int = 0,

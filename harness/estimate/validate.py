@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 
     from harness.data import Dataset
     from harness.estimate.base import Estimator
-    from harness.search import Search
+    from harness.search import RunPlan
     from harness.store import Store
 
 __all__ = [
@@ -91,7 +91,7 @@ class Validation:
         return plain(asdict(self))
 
 
-def landmark_params(search: Search) -> list[dict[str, Any]]:
+def landmark_params(search: RunPlan) -> list[dict[str, Any]]:
     """The space's parameters of each landmark ordering it holds, in LANDMARKS order."""
     from harness.grammar import resolve
 
@@ -231,7 +231,7 @@ def verdict(name: str, tau: float, tau_params: float | None, diff_ci: tuple | No
 
 
 def train_candidates(
-    search: Search,
+    search: RunPlan,
     configs: Sequence[Any],
     landmarks: int,
     store: Store,
@@ -284,7 +284,7 @@ def trained_frame(outcomes: Sequence[Any], store: Store) -> pd.DataFrame:
 
 
 def validate_estimators(
-    search: Search,
+    search: RunPlan,
     estimators: Sequence[Estimator],
     store: Store,
     dataset: Dataset,

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
-    from harness.search.settings import Search
+    from harness.search.plan import RunPlan
     from harness.store import Store
 
 __all__ = [
@@ -48,7 +48,7 @@ def pareto_store_ids(study: optuna.Study) -> list[int]:
     return sorted({int(i) for i in ids if i is not None})
 
 
-def _space_names(search: Search, study: optuna.Study) -> tuple[dict[int, str], dict[int, str]]:
+def _space_names(search: RunPlan, study: optuna.Study) -> tuple[dict[int, str], dict[int, str]]:
     """By store trial id: the searched values as the space describes them, and a baseline
     as the space names it (`timm:resnet50?stem=small`: the stored arch is the bare timm
     name, and two stems of one model must not print alike)."""
@@ -69,7 +69,7 @@ def _space_names(search: Search, study: optuna.Study) -> tuple[dict[int, str], d
     return settings, written
 
 
-def leaderboard(store: Store, search: Search, study: optuna.Study | None = None) -> pd.DataFrame:
+def leaderboard(store: Store, search: RunPlan, study: optuna.Study | None = None) -> pd.DataFrame:
     """The study's ranked rows (`harness.ranking`, as the report ranks them), named and
     described as the space writes them, with the Pareto front marked."""
     import pandas as pd

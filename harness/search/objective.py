@@ -33,8 +33,8 @@ if TYPE_CHECKING:
     import optuna
 
     from harness.data import Dataset
+    from harness.search.plan import RunPlan
     from harness.search.progress import Progress
-    from harness.search.settings import Search
     from harness.store import Store
     from harness.trial import Constraints
 
@@ -55,7 +55,7 @@ class RunError(Exception):
 class Objective:
     def __init__(
         self,
-        search: Search,
+        search: RunPlan,
         store: Store,
         dataset: Dataset,
         *,
@@ -169,7 +169,7 @@ class Objective:
             print(line, file=sys.stderr)
 
 
-def is_protected(trial: optuna.Trial, search: Search) -> bool:
+def is_protected(trial: optuna.Trial, search: RunPlan) -> bool:
     """True for a trial the pruner must leave alone: an enqueued (named) architecture, a
     seed repeat, or any trial of a choices space (each choice is a row of the study's table)."""
     attrs = trial.user_attrs

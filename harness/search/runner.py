@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError
 from harness.search.objective import CandidateFailed, Objective, RunError, best_text
-from harness.search.settings import Search, SearchSettings
+from harness.search.plan import RunPlan
+from harness.search.settings import SearchSettings
 from harness.search.study import (
     REPEAT_ATTR,
     SEED_PARAM,
@@ -73,13 +74,13 @@ def _constraints(settings: SearchSettings) -> Any:
 
 
 def _objective(
-    search: Search, store: Store, dataset: Dataset, progress: Progress | None = None
+    search: RunPlan, store: Store, dataset: Dataset, progress: Progress | None = None
 ) -> Objective:
     constraints = _constraints(search.settings)
     return Objective(search, store, dataset, constraints=constraints, progress=progress)
 
 
-def prepare(search: Search, store: Store, study: optuna.Study) -> None:
+def prepare(search: RunPlan, store: Store, study: optuna.Study) -> None:
     """Retry trials whose worker's heartbeat went stale, enqueue the named architectures.
 
     Runs once, in the process that starts the workers, so that they never race to
@@ -93,7 +94,7 @@ def prepare(search: Search, store: Store, study: optuna.Study) -> None:
     store.ensure_study(search.study, data_spec=None, **search.study_fields())
 
 
-def _grid_done(search: Search, study: optuna.Study) -> bool:
+def _grid_done(search: RunPlan, study: optuna.Study) -> bool:
     """Optuna's grid sampler stops the study once every point was tried: so does a rerun."""
     if search.settings.sampler != "grid":
         return False
@@ -106,7 +107,7 @@ def _grid_done(search: Search, study: optuna.Study) -> bool:
 
 
 def run_worker(
-    search: Search,
+    search: RunPlan,
     store: Store,
     study: optuna.Study,
     dataset: Dataset,
@@ -126,9 +127,9 @@ def run_worker(
 def run_search(
     settings: SearchSettings,
     *,
-    search: Search | None = None,
+    search: RunPlan | None = None,
     dataset: Dataset | None = None,
-    before_trials: Callable[[Search, Store, optuna.Study, Dataset], None] | None = None,
+    before_trials: Callable[[RunPlan, Store, optuna.Study, Dataset], None] | None = None,
 ) -> SearchResult:
     """The whole `harness run`: prepare, search (in-process or with workers), repeats.
     The storage, the study and the dataset (`dataset`, or read here) are opened once.
@@ -142,7 +143,7 @@ def run_search(
     from harness.trial import load_trial_dataset
 
     started = time.perf_counter()
-    search = search or Search.resolve(settings)
+    search = search or RunPlan.resolve(settings)
     if settings.strategy != "train" and before_trials is None:
         raise ConfigError(
             f"--strategy {settings.strategy} ranks candidates before training: "
@@ -186,7 +187,7 @@ def run_search(
         )
 
 
-def top_trials(search: Search, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
+def top_trials(search: RunPlan, study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
     """The best `top` distinct candidates (single objective) or the most accurate `top`
     of the Pareto front: the ones `--repeats` gives more seeds. Seed repeats are left out,
     so that the repeats a run added never change which candidates a rerun picks."""
@@ -237,7 +238,7 @@ def _without_seed(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != SEED_PARAM}
 
 
-def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any], int]]:
+def repeat_plan(search: RunPlan, study: optuna.Study) -> list[tuple[dict[str, Any], int]]:
     """(parameters without the seed, seeds in all) for every candidate that gets more
     than one seed.
 
@@ -278,7 +279,7 @@ def repeat_plan(search: Search, study: optuna.Study) -> list[tuple[dict[str, Any
     return list(wanted.values())
 
 
-def run_repeats(search: Search, store: Store, study: optuna.Study, dataset: Dataset) -> int:
+def run_repeats(search: RunPlan, store: Store, study: optuna.Study, dataset: Dataset) -> int:
     """Queue each candidate of `repeat_plan` with seeds seed .. seed+K-1 (a seed the study
     has already is not queued again; one in the store is reused, not retrained) and train
     the queue here; returns how many runs the plan holds, the first seeds' included."""

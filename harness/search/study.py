@@ -31,7 +31,7 @@ from harness.errors import ConfigError, GrammarError, StoreError, first_line
 if TYPE_CHECKING:
     import optuna
 
-    from harness.search.settings import Search
+    from harness.search.plan import RunPlan
     from harness.search.space import SearchSpace
     from harness.store import Store
 
@@ -128,7 +128,7 @@ class StaleTrials:
     """Optuna's heartbeat-stale callback: mark our rows of the trial `interrupted`,
     then let Optuna retry it. `recovered` counts the trials it handled."""
 
-    def __init__(self, search: Search, store: Store) -> None:
+    def __init__(self, search: RunPlan, store: Store) -> None:
         self.search = search
         self.store = store
         self.retry = _retry_callback()
@@ -170,7 +170,7 @@ def fail_stale(study: optuna.Study) -> None:
 
 
 def study_algorithms(
-    search: Search,
+    search: RunPlan,
 ) -> tuple[optuna.samplers.BaseSampler, optuna.pruners.BasePruner]:
     """The sampler and pruner of `search`; ConfigError for a pair its settings cannot have
     (nsga2 for one objective, a grid too large), so `harness run` calls it before any work."""
@@ -197,7 +197,7 @@ def study_algorithms(
     return sampler, pruner
 
 
-def open_study(search: Search, store: Store, *, create: bool) -> tuple[optuna.Study, StaleTrials]:
+def open_study(search: RunPlan, store: Store, *, create: bool) -> tuple[optuna.Study, StaleTrials]:
     """Open the Optuna storage and create (first run) or load the study, once per process;
     ConfigError if its objectives differ. The StaleTrials counts the trials it recovers."""
     import optuna
@@ -260,7 +260,7 @@ def enqueue(study: optuna.Study, params: dict[str, Any], user_attrs: dict[str, A
     return len(study.get_trials(deepcopy=False)) > before
 
 
-def enqueue_named(study: optuna.Study, search: Search) -> int:
+def enqueue_named(study: optuna.Study, search: RunPlan) -> int:
     """Enqueue the space's named architectures that the study lacks, as many as the study's
     `--trials` leave room for (one left out is queued when a rerun raises --trials);
     returns how many were queued. They train with the run's --seed."""

@@ -12,8 +12,9 @@ from __future__ import annotations
 import sys
 
 from harness.errors import HarnessError
+from harness.search.plan import RunPlan
 from harness.search.runner import run_worker
-from harness.search.settings import Search, SearchSettings
+from harness.search.settings import SearchSettings
 
 __all__ = ["main"]
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     settings = SearchSettings.from_json(argv[0])
     settings.url = resolve_db_url(settings.url or None)
     try:
-        search = Search.resolve(settings)
+        search = RunPlan.resolve(settings)
         with Store(settings.url) as store:
             study, _ = open_study(search, store, create=False)
             run_worker(search, store, study, load_trial_dataset(search.data))

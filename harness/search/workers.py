@@ -23,7 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.errors import HarnessError
-from harness.search.settings import Search, SearchSettings
+from harness.search.plan import RunPlan
+from harness.search.settings import SearchSettings
 
 if TYPE_CHECKING:
     import optuna
@@ -80,7 +81,7 @@ def _worker_settings(
     )
 
 
-def run_workers(search: Search, study: optuna.Study, progress: Progress) -> None:
+def run_workers(search: RunPlan, study: optuna.Study, progress: Progress) -> None:
     """Start the workers, show progress until they exit; HarnessError if one failed."""
     from harness.search.objective import best_text
     from harness.search.progress import format_trial_line
