@@ -11,12 +11,9 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import Any
 
 import torch
-
-if TYPE_CHECKING:
-    from harness.train import EpochMetrics
 
 __all__ = ["ESTIMATE_AFTER_BATCHES", "OnBatch", "TrainProgress"]
 
@@ -75,7 +72,9 @@ class TrainProgress:
             f"{self.epochs} epoch(s) of training (timed over {batches} batches)"
         )
 
-    def epoch_done(self, metrics: EpochMetrics) -> None:
+    def epoch_done(self, metrics: Any) -> None:
+        """The line of a finished epoch: `metrics` is a `harness.train.EpochMetrics` (not
+        imported: `harness.train` imports this module)."""
         print(
             f"  epoch {metrics.epoch:>3}: train loss {metrics.train_loss:.4f} "
             f"acc {metrics.train_acc:.3f} | val loss {metrics.val_loss:.4f} "
