@@ -1,20 +1,22 @@
 """One training run: tensors on the device, batched augmentation, a short loop.
 
-The loop knows nothing of databases or Optuna: it reports each epoch to a
-callback (which may record it, or raise to prune) and returns plain results.
+The loop knows nothing of databases or Optuna: `Trainer.epochs` yields each
+epoch's metrics to its caller (which may record them, stop, or raise to prune),
+and `Trainer.fit` adds what a trial wants on top: the best epoch's weights, early
+stopping, and the final validation and test evaluation. What the user sees while
+it trains hangs off a hook (`harness.train_progress`), outside the step.
 """
 
 from __future__ import annotations
 
-import copy
+import itertools
 import math
 import random
-import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 import torch
@@ -22,12 +24,14 @@ import torch.nn.functional as F
 from torch import nn
 
 from harness.config import TrainConfig
+from harness.train_progress import OnBatch, TrainProgress
 
 if TYPE_CHECKING:
     from harness.data import Dataset
 
 __all__ = [
     "EpochMetrics",
+    "EpochTraining",
     "Evaluation",
     "NonFiniteLoss",
     "TrainResult",
@@ -35,10 +39,6 @@ __all__ = [
     "resolve_precision",
     "seed_everything",
 ]
-
-
-# Batches timed (after the first) before the progress output estimates the run time.
-ESTIMATE_AFTER_BATCHES = 5
 
 
 class NonFiniteLoss(RuntimeError):
@@ -58,6 +58,15 @@ class EpochMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+class EpochTraining(NamedTuple):
+    """One pass over the training split, as `Trainer.train_epoch` returns it."""
+
+    loss: float
+    acc: float
+    seconds: float
+    images_per_s: float
 
 
 @dataclass
@@ -121,7 +130,13 @@ class Trainer:
             from harness.errors import DataError
 
             raise DataError(f"the training split of {dataset.spec} is empty")
+        # FER+ `probability` mode draws a hard label from the votes each time an image is seen.
+        self.draws_labels = self.train_split.soft and self.train_split.label_mode == "probability"
         self.batch_size = min(config.batch_size_on(device.type), len(self.train_split))
+        steps = len(self.train_split) // self.batch_size
+        self.steps_per_epoch = max(
+            min(steps, config.max_batches) if config.max_batches else steps, 1
+        )
         self.generator = torch.Generator(device=device).manual_seed(config.seed)
         self.augment = BatchAugment(
             crop_padding=config.crop_padding,
@@ -137,45 +152,12 @@ class Trainer:
         self.output = getattr(model, "output_activation", "softmax")
         self.model = model.to(device, memory_format=self.memory_format)
         self.forward = torch.compile(self.model) if config.compile else self.model
-        self.optimizer = self._optimizer()
-        self.steps_per_epoch = self._steps_per_epoch()
-        self.scheduler = self._scheduler()
+        self.optimizer = _optimizer(self.model, config)
+        self.scheduler = _scheduler(self.optimizer, config, self.steps_per_epoch * config.epochs)
         use_scaler = self.precision == "fp16" and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=use_scaler)
-
-    # -- setup -------------------------------------------------------------
-
-    def _steps_per_epoch(self) -> int:
-        steps = len(self.train_split) // self.batch_size
-        if self.config.max_batches:
-            steps = min(steps, self.config.max_batches)
-        return max(steps, 1)
-
-    def _optimizer(self) -> torch.optim.Optimizer:
-        c = self.config
-        params = self.model.parameters()
-        if c.optimizer == "sgd":
-            return torch.optim.SGD(
-                params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True
-            )
-        cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
-        return cls(params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay)
-
-    def _scheduler(self) -> torch.optim.lr_scheduler.LRScheduler | None:
-        total = self.steps_per_epoch * self.config.epochs
-        if self.config.schedule == "onecycle":
-            if total < 4:  # too few steps for a warm-up and a decay: keep the rate constant
-                return None
-            # The warm-up must span at least one step or OneCycleLR divides by zero.
-            return torch.optim.lr_scheduler.OneCycleLR(
-                self.optimizer,
-                max_lr=self.config.lr,
-                total_steps=total,
-                pct_start=max(0.25, 1.5 / total),
-            )
-        if self.config.schedule == "cosine":
-            return torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=total)
-        return None
+        # On CUDA a NaN check is a sync: look every few steps, not every step.
+        self.nan_check_every = 1 if device.type == "cpu" else 25
 
     def autocast(self):
         if self.precision in ("bf16", "fp16"):
@@ -183,20 +165,14 @@ class Trainer:
             return torch.autocast(self.device.type, dtype=dtype)
         return nullcontext()
 
-    # -- the hot path ------------------------------------------------------
-
     def prepare(self, images_u8: torch.Tensor, augment: bool) -> torch.Tensor:
         """uint8 batch -> standardised float batch in the model's memory format."""
         from harness.data import to_float
 
         x = self.augment(images_u8) if augment else to_float(images_u8)
         if self.config.resize:
-            x = F.interpolate(
-                x,
-                size=(self.config.resize, self.config.resize),
-                mode="bilinear",
-                align_corners=False,
-            )
+            size = (self.config.resize, self.config.resize)
+            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         x = (x - self.mean) / self.std
         return x.contiguous(memory_format=self.memory_format)
 
@@ -218,95 +194,124 @@ class Trainer:
             return -(target * logits.log_softmax(-1)).sum(-1).mean()
         return F.cross_entropy(logits, labels, label_smoothing=smoothing)
 
-    def train_step(
-        self, images_u8: torch.Tensor, labels: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimiser step; returns the loss and the number of correct predictions (device tensors)."""
-        x = self.prepare(images_u8, augment=True)
-        with self.autocast():
-            logits = self.forward(x)
-            loss = self.loss(logits, labels)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
-        self.scaler.step(self.optimizer)
-        self.scaler.update()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        hard = labels.argmax(-1) if labels.dim() == 2 else labels
-        correct = (logits.detach().argmax(-1) == hard).sum()
-        return loss.detach(), correct
+    # -- the loop ----------------------------------------------------------
 
-    def _train_labels(self, labels: torch.Tensor) -> torch.Tensor:
-        """FER+ `probability` mode draws a hard label from the votes each time an image is seen."""
-        if labels.dim() == 2 and getattr(self.train_split, "label_mode", "") == "probability":
-            return torch.multinomial(labels, 1, generator=self.generator).squeeze(1)
-        return labels
+    def train_epoch(self, epoch: int, on_batch: OnBatch | None = None) -> EpochTraining:
+        """One pass over the shuffled training split, at most `steps_per_epoch` steps.
 
-    def train_epoch(self, epoch: int, progress: bool = False) -> tuple[float, float, float, float]:
-        """Returns (mean loss, accuracy, seconds, images/s)."""
-        from harness.data import iterate_batches
+        The loss and the correct count stay on the device; `.item()` is the NaN check.
+        Out of memory and Ctrl-C (or SIGTERM, `harness.signals`) go to the caller,
+        which records them (`harness.trial.run_trial`)."""
+        from harness.data import iterate_batches, sample_hard_labels
 
         self.model.train()
-        # On CUDA a NaN check is a sync: look every few steps, not every step.
-        check_every = 1 if self.device.type == "cpu" else 25
         total_loss = torch.zeros((), device=self.device)
         total_correct = torch.zeros((), device=self.device, dtype=torch.long)
         seen = 0
-        bar = _progress(self.steps_per_epoch, f"epoch {epoch}/{self.config.epochs}", progress)
         started = time.perf_counter()
-        timed_from = started
         batches = iterate_batches(
-            self.train_split,
-            batch_size=self.batch_size,
-            shuffle=True,
-            generator=self.generator,
+            self.train_split, self.batch_size, shuffle=True, generator=self.generator,
             drop_last=True,
-        )
-        for step, (images, labels) in enumerate(batches):
-            if step >= self.steps_per_epoch:
-                break
-            loss, correct = self.train_step(images, self._train_labels(labels))
+        )  # fmt: skip
+        for step, (images, labels) in enumerate(itertools.islice(batches, self.steps_per_epoch)):
+            if self.draws_labels:
+                labels = sample_hard_labels(labels, self.generator)
+            x = self.prepare(images, augment=True)
+            with self.autocast():
+                logits = self.forward(x)
+                loss = self.loss(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            if self.scheduler is not None:
+                self.scheduler.step()
+
+            loss = loss.detach()
+            hard = labels.argmax(-1) if labels.dim() == 2 else labels
             total_loss += loss * len(images)
-            total_correct += correct
+            total_correct += (logits.detach().argmax(-1) == hard).sum()
             seen += len(images)
-            if step % check_every == 0 and not math.isfinite(loss.item()):
+            if step % self.nan_check_every == 0 and not math.isfinite(loss.item()):
                 raise NonFiniteLoss(
                     f"non-finite loss ({loss.item()}) at epoch {epoch}, step {step + 1}"
                 )
-            if bar is not None:
-                bar.update(1)
-                if step % 5 == 0:
-                    elapsed = time.perf_counter() - started
-                    bar.set_postfix(
-                        loss=f"{loss.item():.3f}", img_s=f"{seen / max(elapsed, 1e-9):.0f}"
-                    )
-            if bar is not None and epoch == 1:
-                timed_from = self._estimate(bar, step, timed_from)
+            if on_batch is not None:
+                on_batch(step, loss, seen)
         mean_loss = (total_loss / max(seen, 1)).item()
         if not math.isfinite(mean_loss):
             raise NonFiniteLoss(f"non-finite loss at epoch {epoch}")
         seconds = time.perf_counter() - started
-        if bar is not None:
-            bar.close()
-        return mean_loss, total_correct.item() / max(seen, 1), seconds, seen / max(seconds, 1e-9)
+        accuracy = total_correct.item() / max(seen, 1)
+        return EpochTraining(mean_loss, accuracy, seconds, seen / max(seconds, 1e-9))
 
-    def _estimate(self, bar: Any, step: int, timed_from: float) -> float:
-        """After the first timed batches of a run, write the expected epoch and run time
-        above the bar. The first batch (allocation, warm-up) is left out of the timing.
-        Returns when timing started."""
-        if step == 0:
-            return time.perf_counter()
-        if step == min(ESTIMATE_AFTER_BATCHES, self.steps_per_epoch - 1):
-            if self.device.type == "cuda":
-                torch.cuda.synchronize(self.device)
-            epoch_s = (time.perf_counter() - timed_from) / step * self.steps_per_epoch
-            run_s = epoch_s * self.config.epochs
-            bar.write(
-                f"  estimate: ~{_duration(epoch_s)} an epoch, ~{_duration(run_s)} for "
-                f"{self.config.epochs} epoch(s) of training (timed over {step} batches)",
-                file=sys.stderr,
-            )
-        return timed_from
+    def epochs(
+        self,
+        *,
+        first: int = 1,
+        validate: Callable[[], Evaluation] | None = None,
+        progress: TrainProgress | None = None,
+    ) -> Iterator[tuple[EpochMetrics, float]]:
+        """Train epochs `first` to the configured last; yield each one's metrics, validated
+        by `validate` (default: the val split), and the seconds validation took. The
+        caller stops early by leaving the loop."""
+        for epoch in range(first, self.config.epochs + 1):
+            lr = self.optimizer.param_groups[0]["lr"]
+            with progress.bar(epoch) if progress else nullcontext() as on_batch:
+                train = self.train_epoch(epoch, on_batch)
+            started = time.perf_counter()
+            val = validate() if validate else self.evaluate("val")
+            metrics = EpochMetrics(
+                epoch, train.loss, train.acc, val.loss, val.acc, lr, train.seconds,
+                train.images_per_s,
+            )  # fmt: skip
+            yield metrics, time.perf_counter() - started
+
+    def fit(
+        self,
+        on_epoch: Callable[[EpochMetrics], None] | None = None,
+        progress: bool = False,
+    ) -> TrainResult:
+        """Train for the configured epochs (fewer if validation accuracy stalls for
+        `patience` epochs); keep the epoch with the best validation accuracy."""
+        shown = TrainProgress(self.config.epochs, self.steps_per_epoch, self.device)
+        history: list[EpochMetrics] = []
+        best_acc, best_epoch, best_state = -1.0, 0, None
+        eval_seconds = 0.0
+        stopped_early = False
+        for metrics, seconds in self.epochs(progress=shown if progress else None):
+            history.append(metrics)
+            eval_seconds += seconds
+            if metrics.val_acc > best_acc:
+                best_acc, best_epoch = metrics.val_acc, metrics.epoch
+                best_state = {
+                    k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()
+                }
+            if progress:
+                shown.epoch_done(metrics)
+            if on_epoch is not None:
+                on_epoch(metrics)
+            if self.config.patience and metrics.epoch - best_epoch >= self.config.patience:
+                stopped_early = True
+                break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
+        started = time.perf_counter()
+        val = self.evaluate("val")
+        test = self.evaluate("test")
+        eval_seconds += time.perf_counter() - started
+        train_seconds = sum(m.seconds for m in history)
+        total_images = sum(m.images_per_s * m.seconds for m in history)
+        return TrainResult(
+            epochs=history,
+            best_epoch=best_epoch,
+            val=val,
+            test=test,
+            train_seconds=train_seconds,
+            eval_seconds=eval_seconds,
+            images_per_s=total_images / max(train_seconds, 1e-9),
+            stopped_early=stopped_early,
+        )
 
     @torch.inference_mode()
     def evaluate(self, split_name: str) -> Evaluation:
@@ -350,74 +355,27 @@ class Trainer:
             targets=torch.cat(targets).tolist() if targets else [],
         )
 
-    def fit(
-        self,
-        on_epoch: Callable[[EpochMetrics], None] | None = None,
-        progress: bool = False,
-    ) -> TrainResult:
-        """Train for the configured epochs; keep the epoch with the best validation accuracy."""
-        history: list[EpochMetrics] = []
-        best_acc, best_epoch, best_state = -1.0, 0, None
-        train_seconds = eval_seconds = 0.0
-        stopped_early = False
-        for epoch in range(1, self.config.epochs + 1):
-            lr = self.optimizer.param_groups[0]["lr"]
-            train_loss, train_acc, seconds, images_per_s = self.train_epoch(epoch, progress)
-            train_seconds += seconds
-            started = time.perf_counter()
-            val = self.evaluate("val")
-            eval_seconds += time.perf_counter() - started
-            metrics = EpochMetrics(
-                epoch, train_loss, train_acc, val.loss, val.acc, lr, seconds, images_per_s
-            )
-            history.append(metrics)
-            if val.acc > best_acc:
-                best_acc, best_epoch = val.acc, epoch
-                best_state = copy.deepcopy(
-                    {k: v.detach().to("cpu") for k, v in self.model.state_dict().items()}
-                )
-            if progress:
-                print(
-                    f"  epoch {epoch:>3}: train loss {train_loss:.4f} acc {train_acc:.3f} | "
-                    f"val loss {val.loss:.4f} acc {val.acc:.3f} | {images_per_s:.0f} img/s",
-                    file=sys.stderr,
-                )
-            if on_epoch is not None:
-                on_epoch(metrics)
-            if self.config.patience and epoch - best_epoch >= self.config.patience:
-                stopped_early = True
-                break
-        if best_state is not None:
-            self.model.load_state_dict(best_state)
-        started = time.perf_counter()
-        val = self.evaluate("val")
-        test = self.evaluate("test")
-        eval_seconds += time.perf_counter() - started
-        total_images = sum(m.images_per_s * m.seconds for m in history)
-        return TrainResult(
-            epochs=history,
-            best_epoch=best_epoch,
-            val=val,
-            test=test,
-            train_seconds=train_seconds,
-            eval_seconds=eval_seconds,
-            images_per_s=total_images / max(train_seconds, 1e-9),
-            stopped_early=stopped_early,
+
+def _optimizer(model: nn.Module, c: TrainConfig) -> torch.optim.Optimizer:
+    params = model.parameters()
+    if c.optimizer == "sgd":
+        return torch.optim.SGD(
+            params, lr=c.lr, momentum=c.momentum, weight_decay=c.weight_decay, nesterov=True
         )
+    cls = torch.optim.AdamW if c.optimizer == "adamw" else torch.optim.Adam
+    return cls(params, lr=c.lr, betas=(c.beta1, c.beta2), weight_decay=c.weight_decay)
 
 
-def _duration(seconds: float) -> str:
-    minutes, rest = divmod(int(round(seconds)), 60)
-    if minutes:
-        return f"{minutes}m{rest:02d}s"
-    return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
-
-
-def _progress(total: int, desc: str, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total, desc=desc, leave=False, unit="batch", file=sys.stderr, dynamic_ncols=True
-    )
+def _scheduler(
+    optimizer: torch.optim.Optimizer, c: TrainConfig, total: int
+) -> torch.optim.lr_scheduler.LRScheduler | None:
+    if c.schedule == "onecycle":
+        if total < 4:  # too few steps for a warm-up and a decay: keep the rate constant
+            return None
+        # The warm-up must span at least one step or OneCycleLR divides by zero.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=c.lr, total_steps=total, pct_start=max(0.25, 1.5 / total)
+        )
+    if c.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    return None

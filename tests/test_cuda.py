@@ -177,18 +177,18 @@ def test_out_of_memory_fails_the_trial_and_the_next_one_runs(dataset, tmp_path, 
     from harness.store import Store
     from harness.trial import run_trial
 
-    real_step = Trainer.train_step
+    real_loss = Trainer.loss
     calls = {"n": 0}
 
-    def exhausting(self, images, labels):
+    def exhausting(self, logits, labels):  # in the second training step
         calls["n"] += 1
         if calls["n"] == 2:
             # A real allocator failure: more bytes than the card has (plain cudaMalloc, not managed).
             total = torch.cuda.get_device_properties(DEVICE).total_memory
             torch.empty(2 * total, dtype=torch.uint8, device=DEVICE)
-        return real_step(self, images, labels)
+        return real_loss(self, logits, labels)
 
-    monkeypatch.setattr(Trainer, "train_step", exhausting)
+    monkeypatch.setattr(Trainer, "loss", exhausting)
     with Store(f"sqlite:///{tmp_path / 'results.db'}") as store:
         failed = run_trial(small_config(), store, dataset=dataset, measure_latency=False)
         assert calls["n"] == 2

@@ -124,16 +124,16 @@ def test_nan_loss_is_recorded_as_failed(store, tiny_data, monkeypatch):
 
 
 def test_out_of_memory_is_recorded_and_the_process_goes_on(store, tiny_data, monkeypatch):
-    real_step = Trainer.train_step
+    real_loss = Trainer.loss
     calls = {"n": 0}
 
-    def exhausted(self, images, labels):
+    def exhausted(self, logits, labels):  # in the second training step
         calls["n"] += 1
         if calls["n"] == 2:
             raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real_step(self, images, labels)
+        return real_loss(self, logits, labels)
 
-    monkeypatch.setattr(Trainer, "train_step", exhausted)
+    monkeypatch.setattr(Trainer, "loss", exhausted)
     failed = run_trial(tiny_config(), store, dataset=tiny_data, measure_latency=False)
     assert failed.status == "failed" and "out of memory" in failed.reason
     following = run_trial(tiny_config(seed=1), store, dataset=tiny_data, measure_latency=False)

@@ -235,8 +235,9 @@ def train_supernet(
             on_epoch(metrics)
 
     try:
-        fit(run, epochs, recalibration_batches=recalibration_batches, seed=config.seed,
-            on_epoch=after_epoch)  # fmt: skip
+        fit(
+            run, recalibration_batches=recalibration_batches, seed=config.seed, on_epoch=after_epoch
+        )
     except KeyboardInterrupt:
         record.finish("interrupted", "interrupted by the user (Ctrl-C); the checkpoint resumes")
         raise

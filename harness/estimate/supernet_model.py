@@ -11,8 +11,8 @@ shortcuts; `path_state_dict` renames its weights so that `build_model`'s
 network of that ordering loads them with `strict=True`.
 
 In training mode with a `sampler` set, every forward call draws its own path
-(single-path one-shot, Guo et al. 2020), so an unmodified `Trainer.train_epoch`
-trains it; otherwise the fixed `path` runs.
+(single-path one-shot, Guo et al. 2020), so `Trainer`'s own loop trains it;
+otherwise (in eval mode, or inside `fixed`) the fixed `path` runs.
 """
 
 from __future__ import annotations
@@ -219,6 +219,10 @@ class SupernetRun:
     trial_id: int | None = None
     train_seconds: float = 0.0
 
+    def __post_init__(self) -> None:
+        # Every training step draws its path; evaluation and recalibration fix theirs.
+        self.supernet.sampler = self.sampler
+
     @property
     def epochs_done(self) -> int:
         return len(self.history)
@@ -338,31 +342,24 @@ def read_supernet_checkpoint(path: Path) -> dict[str, Any] | None:
 
 def fit(
     run: SupernetRun,
-    epochs: int,
     *,
     recalibration_batches: int,
     seed: int,
     on_epoch: Callable[[EpochMetrics], None] | None = None,
 ) -> None:
-    """Train from `run.epochs_done` to `epochs`, a checkpoint after each epoch.
+    """Train from `run.epochs_done` to the trainer's last epoch through `Trainer.epochs`,
+    each epoch validated on the reference path, a checkpoint after each.
 
     `on_epoch` sees each epoch after its checkpoint is written, so whatever it
     raises (Ctrl-C, a prune) leaves a checkpoint that resumes after that epoch.
     """
-    trainer, supernet = run.trainer, run.supernet
-    for epoch in range(run.epochs_done + 1, epochs + 1):
-        lr = trainer.optimizer.param_groups[0]["lr"]
-        supernet.sampler = run.sampler
-        try:
-            train_loss, train_acc, seconds, images_per_s = trainer.train_epoch(epoch)
-        finally:
-            supernet.sampler = None
-        val = run.evaluate(run.reference, recalibration_batches, seed)
-        metrics = EpochMetrics(
-            epoch, train_loss, train_acc, val.loss, val.acc, lr, seconds, images_per_s
-        )
+
+    def validate() -> Evaluation:
+        return run.evaluate(run.reference, recalibration_batches, seed)
+
+    for metrics, _ in run.trainer.epochs(first=run.epochs_done + 1, validate=validate):
         run.history.append(metrics.to_dict())
-        run.train_seconds += seconds
+        run.train_seconds += metrics.seconds
         run.save()
         if on_epoch is not None:
             on_epoch(metrics)
