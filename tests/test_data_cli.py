@@ -67,7 +67,7 @@ def test_preview_writes_a_grid(tmp_path, capsys):
         ),
         (
             ["data", "preview", SMALL, "-o", "x.png", "--per-class", "0"],
-            "--per-class must be at least 1",
+            "--per-class must be a whole number from 1 to 1000",
         ),
     ],
 )
