@@ -10,8 +10,8 @@ reason instead of a half-written row.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 __all__ = [
     "Constraints",
     "TrialOutcome",
+    "TrialRecord",
     "candidate_for",
     "candidate_key",
     "load_trial_dataset",
@@ -88,6 +89,58 @@ class TrialOutcome:
 
 class _Pruned(Exception):
     pass
+
+
+@dataclass
+class TrialRecord:
+    """One trial's row in the store from `start` to `finish`: what every recorded run
+    writes, a candidate's training (`run_trial`) and the supernet's alike."""
+
+    store: Store
+    trial_id: int
+    epochs: list[EpochMetrics] = field(default_factory=list)  # as recorded, in order
+
+    @classmethod
+    def start(
+        cls,
+        store: Store,
+        config: TrainConfig,
+        dataset: Dataset,
+        device: torch.device,
+        *,
+        study_id: int,
+        candidate_id: int,
+        recorded: dict[str, Any],
+        identity: dict[str, Any],
+        optuna_trial_number: int | None = None,
+        earlier: Iterable[EpochMetrics] = (),
+    ) -> TrialRecord:
+        """A trial in status `running`, with `earlier` epochs (a resumed run's) recorded."""
+        trial_id = store.start_trial(
+            study_id=study_id, candidate_id=candidate_id, protocol=config.protocol,
+            hyperparameters=config.hyperparameters(), config=recorded, identity=identity,
+            seed=config.seed, data_spec=dataset.spec, data_fingerprint=dataset.fingerprint,
+            label_mode=dataset.label_mode, device=str(device), environment=environment(device),
+            optuna_trial_number=optuna_trial_number,
+        )  # fmt: skip
+        record = cls(store, trial_id)
+        for metrics in earlier:
+            record.epoch(metrics)
+        return record
+
+    def epoch(self, metrics: EpochMetrics) -> None:
+        self.epochs.append(metrics)
+        self.store.record_epoch(self.trial_id, **metrics.to_dict())
+
+    def finish(
+        self, status: str, reason: str | None, kept: EpochMetrics | None = None, **results: Any
+    ) -> None:
+        """End the row with the `kept` epoch's validation numbers (a trial keeps its best,
+        the supernet its last) and `results`, which take precedence over them."""
+        values = {}
+        if kept is not None:
+            values = dict(best_epoch=kept.epoch, val_acc=kept.val_acc, val_loss=kept.val_loss)
+        self.store.finish_trial(self.trial_id, status=status, reason=reason, **values | results)
 
 
 def load_trial_dataset(spec: str):
@@ -189,23 +242,12 @@ def run_trial(
         num_classes=len(dataset.classes),
         skeleton=candidate_key(candidate),
     )
-    trial_id = store.start_trial(
-        study_id=study_id,
-        candidate_id=candidate_id,
-        protocol=config.protocol,
-        hyperparameters=config.hyperparameters(),
-        config=recorded_config,
-        identity=identity,
-        seed=config.seed,
-        data_spec=dataset.spec,
-        data_fingerprint=dataset.fingerprint,
-        label_mode=dataset.label_mode,
-        device=str(device),
-        environment=environment(device),
-        optuna_trial_number=optuna_trial_number,
-    )
+    record = TrialRecord.start(
+        store, config, dataset, device, study_id=study_id, candidate_id=candidate_id,
+        recorded=recorded_config, identity=identity, optuna_trial_number=optuna_trial_number,
+    )  # fmt: skip
     outcome = TrialOutcome(
-        trial_id=trial_id,
+        trial_id=record.trial_id,
         status="running",
         reason=None,
         reused=False,
@@ -214,33 +256,44 @@ def run_trial(
         params=params,
         flops=flops,
         latency_ms=None,
+        epochs=record.epochs,  # the same list: the outcome's curve is the one recorded
         config=recorded_config,
         class_names=list(dataset.classes),
     )
     try:
         _measure_and_train(
-            outcome, candidate, config, dataset, device, store, candidate_id,
+            outcome, candidate, config, dataset, device, record, candidate_id,
             constraints, measure_latency, on_epoch, progress,
         )  # fmt: skip
     except KeyboardInterrupt:
-        _finish(store, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
+        _finish(record, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
         raise
     except _Pruned as pruned:
-        _finish(store, outcome, "pruned", str(pruned))
+        _finish(record, outcome, "pruned", str(pruned))
     except NonFiniteLoss as error:
-        _finish(store, outcome, "failed", str(error))
+        _finish(record, outcome, "failed", str(error))
     # Any other error is recorded before anything else sees it: no trial stays "running".
     except Exception as error:  # recorded whatever it is (prune, OOM, crash), then re-raised
         if _is_prune_signal(error):
             epoch = outcome.epochs[-1].epoch if outcome.epochs else 0
-            _finish(store, outcome, "pruned", f"pruned by the search after epoch {epoch}")
+            _finish(record, outcome, "pruned", f"pruned by the search after epoch {epoch}")
         elif _is_out_of_memory(error):
             _free_device_memory(device)
-            _finish(store, outcome, "failed", f"out of memory on {device}: {first_line(error)}")
+            _finish(record, outcome, "failed", f"out of memory on {device}: {first_line(error)}")
         else:  # a crash: recorded with its type, then on to the caller
-            _finish(store, outcome, "failed", f"{type(error).__name__}: {first_line(error)}")
+            _finish(record, outcome, "failed", f"{type(error).__name__}: {first_line(error)}")
             raise
     return outcome
+
+
+def _finish(record: TrialRecord, outcome: TrialOutcome, status: str, reason: str) -> None:
+    """End a trial that did not complete: it keeps its best epoch so far."""
+    best = max(record.epochs, key=lambda m: m.val_acc, default=None)
+    record.finish(status, reason, best)
+    outcome.status, outcome.reason = status, reason
+    if best is not None:
+        outcome.best_epoch = best.epoch
+        outcome.val_acc, outcome.val_loss = best.val_acc, best.val_loss
 
 
 def _measure_and_train(
@@ -249,7 +302,7 @@ def _measure_and_train(
     config: TrainConfig,
     dataset: Dataset,
     device: torch.device,
-    store: Store,
+    record: TrialRecord,
     candidate_id: int,
     constraints: Constraints | None,
     want_latency: bool,
@@ -267,7 +320,7 @@ def _measure_and_train(
             channels_last=config.channels_last,
         )
         outcome.latency_ms = latency.median_ms
-        store.record_latency(
+        record.store.record_latency(
             candidate_id,
             trial_id=outcome.trial_id,
             device=latency.device,
@@ -287,13 +340,12 @@ def _measure_and_train(
     seed_everything(config.seed)
     trainer = Trainer(candidate.model, dataset, config, device)
 
-    def record(metrics: EpochMetrics) -> None:
-        outcome.epochs.append(metrics)
-        store.record_epoch(outcome.trial_id, **metrics.to_dict())
+    def after_epoch(metrics: EpochMetrics) -> None:
+        record.epoch(metrics)
         if on_epoch is not None:
             on_epoch(metrics)
 
-    result = trainer.fit(on_epoch=record, progress=progress)
+    result = trainer.fit(on_epoch=after_epoch, progress=progress)
     outcome.result = result
     outcome.status = "complete"
     outcome.best_epoch = result.best_epoch
@@ -305,10 +357,9 @@ def _measure_and_train(
         else None
     )
     outcome.reason = reason
-    store.finish_trial(
-        outcome.trial_id,
-        status="complete",
-        reason=reason,
+    record.finish(
+        "complete",
+        reason,
         best_epoch=result.best_epoch,
         val_acc=result.val.acc,
         val_loss=result.val.loss,
@@ -323,25 +374,6 @@ def _measure_and_train(
         test_predictions=result.test.predictions or None,
         test_targets=result.test.targets or None,
     )
-
-
-def _finish(store: Store, outcome: TrialOutcome, status: str, reason: str) -> None:
-    outcome.status, outcome.reason = status, reason
-    best = max(outcome.epochs, key=lambda m: m.val_acc, default=None)
-    store.finish_trial(
-        outcome.trial_id,
-        status=status,
-        reason=reason,
-        best_epoch=best.epoch if best else None,
-        val_acc=best.val_acc if best else None,
-        val_loss=best.val_loss if best else None,
-    )
-    if best is not None:
-        outcome.best_epoch, outcome.val_acc, outcome.val_loss = (
-            best.epoch,
-            best.val_acc,
-            best.val_loss,
-        )
 
 
 def candidate_key(candidate: Candidate) -> dict[str, Any]:
@@ -410,19 +442,8 @@ def _hash(identity: dict[str, Any]) -> str:
 def _outcome_from_store(
     found: dict[str, Any], store: Store, config: dict[str, Any], class_names: list[str]
 ) -> TrialOutcome:
-    epochs = [
-        EpochMetrics(
-            epoch=row["epoch"],
-            train_loss=row["train_loss"],
-            train_acc=row["train_acc"],
-            val_loss=row["val_loss"],
-            val_acc=row["val_acc"],
-            lr=row["lr"],
-            seconds=row["seconds"],
-            images_per_s=row["images_per_s"],
-        )
-        for row in store.epochs(found["id"])
-    ]
+    names = [f.name for f in fields(EpochMetrics)]
+    epochs = [EpochMetrics(**{n: row[n] for n in names}) for row in store.epochs(found["id"])]
     frame = store.trials_frame(study=found["study"])
     match = frame[frame["trial_id"] == found["id"]]
     latency_ms = None

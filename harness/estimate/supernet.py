@@ -40,6 +40,7 @@ from harness.train import EpochMetrics
 if TYPE_CHECKING:
     from harness.data import Dataset
     from harness.store import Store
+    from harness.trial import TrialRecord
 
 __all__ = [
     "DEFAULT_RECALIBRATION_BATCHES",
@@ -221,10 +222,20 @@ def train_supernet(
     check_writable(path, flag="supernet checkpoint", example="supernet.pt")
     if progress and run.epochs_done:
         progress(f"supernet of {space.name}: resuming {path} after epoch {run.epochs_done}")
-    record = _Recorder(store, study or f"supernet:{space.name}", space, run, config, dataset)
+    study = study or f"supernet:{space.name}"
+    record = None if store is None else _start_trial(store, study, space, run, config, dataset)
+    # Without a store no trial: the one a checkpoint names ended with its own run.
+    run.trial_id = None if record is None else record.trial_id
+
+    def finish(status: str, reason: str | None) -> None:
+        if record is not None:  # the last epoch's reference-path accuracy, not the best
+            last = EpochMetrics(**run.history[-1]) if run.history else None
+            seconds, images_per_s = run.train_seconds, _images_per_s(run.history)
+            record.finish(status, reason, last, train_seconds=seconds, images_per_s=images_per_s)
 
     def after_epoch(metrics: EpochMetrics) -> None:
-        record.epoch(metrics)
+        if record is not None:
+            record.epoch(metrics)
         if progress:
             progress(
                 f"supernet epoch {metrics.epoch}/{epochs}: train loss {metrics.train_loss:.4f} "
@@ -239,79 +250,49 @@ def train_supernet(
             run, recalibration_batches=recalibration_batches, seed=config.seed, on_epoch=after_epoch
         )
     except KeyboardInterrupt:
-        record.finish("interrupted", "interrupted by the user (Ctrl-C); the checkpoint resumes")
+        finish("interrupted", "interrupted by the user (Ctrl-C); the checkpoint resumes")
         raise
     except Exception as error:  # any failure is recorded as the supernet trial's, then raised
-        record.finish("failed", f"{type(error).__name__}: {first_line(error)}")
+        finish("failed", f"{type(error).__name__}: {first_line(error)}")
         raise
-    record.finish("complete", None)
+    finish("complete", None)
     return run
 
 
-class _Recorder:
-    """The supernet's training as a trial: a row per epoch, finished with the last
-    epoch's reference-path accuracy. Does nothing without a store."""
+def _start_trial(
+    store: Store,
+    study: str,
+    space: SearchSpace,
+    run: SupernetRun,
+    config: TrainConfig,
+    dataset: Dataset,
+) -> TrialRecord:
+    """The supernet's training as a trial of `supernet:SPACE`; a resumed run's trial has
+    the whole curve, the epochs before the checkpoint too."""
+    from harness.measure import count_params
+    from harness.trial import TrialRecord
 
-    def __init__(
-        self,
-        store: Store | None,
-        study: str,
-        space: SearchSpace,
-        run: SupernetRun,
-        config: TrainConfig,
-        dataset: Dataset,
-    ) -> None:
-        self.store, self.run = store, run
-        if store is None:
-            run.trial_id = None  # the checkpoint's trial, if any, ended with the last run
-            return
-        from harness.measure import count_params, environment
-
-        supernet = run.supernet
-        arch = f"supernet:{space.name}"
-        study_id = store.ensure_study(study, space=space.name, data_spec=dataset.spec)
-        candidate_id = store.ensure_candidate(
-            arch, kind="candidate", family="other", params=count_params(supernet), flops=None,
-            input_shape=supernet.skeleton.input_shape, num_classes=len(dataset.classes),
-            skeleton=supernet.skeleton.to_dict(),
-        )  # fmt: skip
-        recorded = {
-            **config.to_dict(),
-            "arch": arch,
-            "estimator": "supernet",
-            "space": space.name,
-            "reference_path": run.reference,
-            "resumed_after_epoch": run.epochs_done or None,
-        }
-        run.trial_id = store.start_trial(
-            study_id=study_id, candidate_id=candidate_id, protocol=config.protocol,
-            hyperparameters=config.hyperparameters(), config=recorded, identity=run.identity,
-            seed=config.seed, data_spec=dataset.spec, data_fingerprint=dataset.fingerprint,
-            label_mode=dataset.label_mode, device=str(run.trainer.device),
-            environment=environment(run.trainer.device),
-        )  # fmt: skip
-        # A resumed run's trial has the whole curve: the epochs before the checkpoint too.
-        for row in run.history:
-            store.record_epoch(run.trial_id, **row)
-
-    def epoch(self, metrics: EpochMetrics) -> None:
-        if self.store is not None and self.run.trial_id is not None:
-            self.store.record_epoch(self.run.trial_id, **metrics.to_dict())
-
-    def finish(self, status: str, reason: str | None) -> None:
-        if self.store is None or self.run.trial_id is None:
-            return
-        last = self.run.history[-1] if self.run.history else None
-        self.store.finish_trial(
-            self.run.trial_id,
-            status=status,
-            reason=reason,
-            best_epoch=last["epoch"] if last else None,
-            val_acc=last["val_acc"] if last else None,
-            val_loss=last["val_loss"] if last else None,
-            train_seconds=self.run.train_seconds,
-            images_per_s=_images_per_s(self.run.history),
-        )
+    supernet = run.supernet
+    arch = f"supernet:{space.name}"
+    study_id = store.ensure_study(study, space=space.name, data_spec=dataset.spec)
+    candidate_id = store.ensure_candidate(
+        arch, kind="candidate", family="other", params=count_params(supernet), flops=None,
+        input_shape=supernet.skeleton.input_shape, num_classes=len(dataset.classes),
+        skeleton=supernet.skeleton.to_dict(),
+    )  # fmt: skip
+    recorded = {
+        **config.to_dict(),
+        "arch": arch,
+        "estimator": "supernet",
+        "space": space.name,
+        "reference_path": run.reference,
+        "resumed_after_epoch": run.epochs_done or None,
+    }
+    return TrialRecord.start(
+        store, config, dataset, run.trainer.device, study_id=study_id, candidate_id=candidate_id,
+        recorded=recorded, identity=run.identity,
+        earlier=[EpochMetrics(**row) for row in run.history],
+    )  # fmt: skip
 
 
 def _images_per_s(history: list[dict[str, Any]]) -> float | None:
