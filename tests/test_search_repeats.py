@@ -10,7 +10,8 @@ import optuna
 import pytest
 
 import harness.trial
-from harness.search import SearchSettings, run_search
+from harness.errors import ConfigError, StoreError
+from harness.search import RunPlan, SearchSettings, run_search
 from harness.search.study import REPEAT_ATTR, SEED_PARAM, STORE_ID_ATTR
 from harness.store import Store
 
@@ -138,3 +139,75 @@ def test_a_grid_search_ends_with_its_grid_and_a_rerun_adds_nothing(tmp_path):
     assert run_search(chosen).n_trials == 4
     archs = [t.user_attrs["arch"] for t in optuna_trials(url)]
     assert sorted(archs) == sorted({"R|R", "R|I", "I|R", "I|I"})
+
+
+def test_a_trial_an_environment_error_stopped_is_measured_by_the_next_run(
+    choices_space, tmp_path, monkeypatch
+):
+    # skip_if_exists counts a failed trial as there: a store or data error must not
+    # leave a row of the table out of every later run.
+    real = harness.trial.count_flops
+    calls = [0]
+
+    def store_down_once(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 2:
+            raise StoreError("the database went away")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harness.trial, "count_flops", store_down_once)
+    url = f"sqlite:///{tmp_path}/h.db"
+    with pytest.raises(StoreError):
+        run_search(settings(choices_space, url))
+    stopped = optuna_trials(url)[1]
+    assert stopped.state == optuna.trial.TrialState.FAIL
+    run_search(settings(choices_space, url))
+    done = [t for t in optuna_trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 3 and len({t.user_attrs["arch"] for t in done}) == 3
+    # Measured as the named row it was, not found again by the sampler's luck.
+    (retried,) = [t for t in done if t.params == stopped.params]
+    assert retried.number > stopped.number and retried.user_attrs.get("enqueued")
+
+
+def test_a_grid_point_stopped_last_is_measured_by_the_next_run(tmp_path, monkeypatch):
+    # Optuna's grid sampler counts the stopped point as visited; its queued retry runs.
+    path = tmp_path / "grid.toml"
+    path.write_text(
+        "[skeleton]\ndepths = [1, 1]\nwidths = [16, 32]\n[architecture]\npositions = ['R', 'I']\n"
+    )
+    real = harness.trial.count_flops
+    calls = [0]
+
+    def interrupted_last(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == 4:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harness.trial, "count_flops", interrupted_last)
+    url = f"sqlite:///{tmp_path}/h.db"
+    chosen = settings(str(path), url, trials=6, sampler="grid")
+    with pytest.raises(KeyboardInterrupt):
+        run_search(chosen)
+    run_search(chosen)
+    done = [t for t in optuna_trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
+    assert sorted(t.user_attrs["arch"] for t in done) == sorted(["R|R", "R|I", "I|R", "I|I"])
+
+
+def test_a_space_cannot_search_the_seed_and_repeats_stay_in_the_seed_range(tmp_path):
+    path = tmp_path / "seedy.toml"
+    path.write_text(
+        "[skeleton]\ndepths = [1, 1]\n[architecture]\npositions = ['R', 'I']\n"
+        "[search.train.seed]\nlow = 0\nhigh = 5\n"
+    )
+    url = f"sqlite:///{tmp_path}/h.db"
+    with pytest.raises(
+        ConfigError, match="search.*.seed: parameter name is used twice or reserved"
+    ):
+        RunPlan.resolve(settings(str(path), url))
+    plain = tmp_path / "plain.toml"
+    plain.write_text("[skeleton]\ndepths = [1, 1]\n[architecture]\npositions = ['R', 'I']\n")
+    last = 4_294_967_295
+    assert RunPlan.resolve(settings(str(plain), url, seed=last - 1, repeats=2)).settings.seed
+    with pytest.raises(ConfigError, match=f"--seed {last} with 2 seeds would pass the last seed"):
+        RunPlan.resolve(settings(str(plain), url, seed=last, repeats=2))

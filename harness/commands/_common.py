@@ -12,6 +12,7 @@ from typing import Any
 
 from harness.commands import argtypes
 from harness.errors import ConfigError
+from harness.limits import Limit
 from harness.skeleton_limits import SKELETON_LIMITS
 
 
@@ -42,9 +43,10 @@ def parse_int_list(text: str, what: str) -> tuple[int, ...]:
     return values
 
 
-def _choice(flag: str, field: str) -> dict[str, Any]:
-    """A skeleton choice flag, refused in the words a space file's value gets."""
-    choice = argtypes.Choice(flag, SKELETON_LIMITS[field])
+def choice_arg(flag: str, limit: Limit) -> dict[str, Any]:
+    """`add_argument` keywords of a flag that takes one of `limit`'s choices, refused in
+    the words a space file's value gets."""
+    choice = argtypes.Choice(flag, limit)
     return {"type": choice, "metavar": choice.metavar}
 
 
@@ -67,23 +69,29 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
         else argparse.SUPPRESS,
     )
     group.add_argument(
-        "--stem", **_choice("--stem", "stem"), help="stem (default auto: small below 96 px)"
+        "--stem",
+        **choice_arg("--stem", SKELETON_LIMITS["stem"]),
+        help="stem (default auto: small below 96 px)",
     )
     group.add_argument(
-        "--head", **_choice("--head", "head"), help="classifier head (default linear)"
+        "--head",
+        **choice_arg("--head", SKELETON_LIMITS["head"]),
+        help="classifier head (default linear)",
     )
     group.add_argument(
         "--head-activation",
-        **_choice("--head-activation", "head_activation"),
+        **choice_arg("--head-activation", SKELETON_LIMITS["head_activation"]),
         help="the paper head's activation after each hidden Dense layer (default relu6; "
         "none: the literal reading, docs/protocol.md)",
     )
     group.add_argument(
-        "--output", **_choice("--output", "output"), help="output activation (default softmax)"
+        "--output",
+        **choice_arg("--output", SKELETON_LIMITS["output"]),
+        help="output activation (default softmax)",
     )
     group.add_argument(
         "--init",
-        **_choice("--init", "init"),
+        **choice_arg("--init", SKELETON_LIMITS["init"]),
         help="weight init: timm's ResNet/EfficientNet rules or PyTorch's defaults (default timm; "
         "docs/init.md)",
     )

@@ -1,5 +1,5 @@
 """The flags that name a space and the experiment its candidates train in, shared by
-`estimate` and `validate-estimators` (and meant for `run`): the space, the budget,
+`run`, `estimate` and `validate-estimators`: the space, the budget,
 the database and every training flag, resolved the way `harness run` resolves them
 (`RunPlan.resolve`: protocol < space < budget < explicit flags)."""
 

@@ -24,18 +24,21 @@ from typing import Any, NoReturn
 
 from harness.errors import ConfigError
 from harness.limits import Limit, refuse, show
-from harness.skeleton_limits import MAX_WIDTH as MAX_SKELETON_WIDTH
 
 __all__ = [
+    "Choice",
     "Number",
     "TextCheck",
     "block_params",
     "count",
+    "count_value",
     "device",
+    "each_of",
     "finite_float",
     "int_list",
     "int_range",
     "json_table",
+    "limited",
     "shape",
     "study_name",
     "threads",
@@ -48,7 +51,6 @@ MAX_BATCH = 65_536
 MAX_SIDE = 4_096
 MAX_CHANNELS = 64
 MAX_CLASSES = 100_000
-MAX_WIDTH = MAX_SKELETON_WIDTH
 MAX_STUDY_NAME = 200  # a name to read in a table; 10,000 characters is a pasted mistake
 FOLDS_HINT = " (a test fold, a validation fold and one to train on)"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}

@@ -9,6 +9,7 @@ from harness.commands import argtypes
 from harness.commands._common import (
     add_device_args,
     add_skeleton_args,
+    choice_arg,
     parse_int_list,
     skeleton_overrides,
 )
@@ -54,11 +55,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def add_network_args(parser: argparse.ArgumentParser) -> None:
     """Training's settings that change the built network, beside the skeleton flags."""
-    from harness.config import CHOICES, DEFAULT_BASELINE_STEM, TRAIN_LIMITS
+    from harness.config import DEFAULT_BASELINE_STEM, TRAIN_LIMITS
 
     parser.add_argument(
         "--baseline-stem",
-        choices=CHOICES["baseline_stem"],
+        **choice_arg("--baseline-stem", TRAIN_LIMITS["baseline_stem"]),
         default=None,
         help=f"timm baselines' stem, as --baseline-stem of train (default {DEFAULT_BASELINE_STEM}: "
         "timm's own; small: first 4x of downsampling removed; auto: small below 96 px)",

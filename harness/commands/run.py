@@ -8,8 +8,7 @@ import time
 from typing import TYPE_CHECKING
 
 from harness.commands import argtypes
-from harness.commands._search_args import add_budget_arg
-from harness.commands._search_args import settings_from_args as search_settings
+from harness.commands._search_args import add_budget_arg, settings_from_args
 from harness.commands._training import add_training_args
 from harness.commands.trials import add_db_arg
 from harness.errors import ConfigError
@@ -167,7 +166,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def settings_from_args(args: argparse.Namespace) -> SearchSettings:
+def run_settings(args: argparse.Namespace) -> SearchSettings:
+    """The shared search flags (`_search_args.settings_from_args`) plus run's own."""
     from harness.search.samplers import parse_objectives
 
     if args.db and args.storage and args.db != args.storage:
@@ -186,7 +186,7 @@ def settings_from_args(args: argparse.Namespace) -> SearchSettings:
         "max_params": argtypes.count_value(args.max_params),
         "max_latency_ms": args.max_latency_ms,
     }
-    return search_settings(
+    return settings_from_args(
         args,
         db=args.storage,
         study=args.study or "",
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.strategy import ranked_search
 
     started = time.perf_counter()
-    settings = settings_from_args(args)
+    settings = run_settings(args)
     search = RunPlan.resolve(settings)
     from harness.strategy import check_strategy
 

@@ -117,8 +117,14 @@ class Objective:
             # the images): a property of the candidate, so the search goes on.
             self._finish(trial, shown, "failed", {"reason": str(error)})
             raise CandidateFailed(str(error)) from None
-        except (HarnessError, optuna.TrialPruned):
-            raise  # bad input or the environment (one line from the CLI); a pruned trial
+        except optuna.TrialPruned:
+            raise
+        except HarnessError:
+            # Bad input or the environment (one line from the CLI) stops the run; the
+            # candidate is not to blame, so the next run measures it (skip_if_exists
+            # would otherwise count this failed trial as done).
+            retry_trial(trial.study, trial.number, capped=False)
+            raise
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: our row is `interrupted`; the next run measures it.
             retry_trial(trial.study, trial.number, capped=False)

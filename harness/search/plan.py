@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.config import TrainConfig
+from harness.config import TRAIN_LIMITS, TrainConfig
 from harness.errors import ConfigError
 from harness.search.budgets import Budget, get_budget
 from harness.search.params import base_config, searched_params, trial_config
@@ -68,6 +68,14 @@ class RunPlan:
             trials = len(space.choices)
         if trials < 1:
             raise ConfigError(f"--trials must be at least 1, got {trials}")
+        seeds = max(settings.repeats, budget.named_seeds)
+        last_seed = TRAIN_LIMITS["seed"].high
+        if settings.seed + seeds - 1 > last_seed:
+            # Each repeat is an Optuna trial whose seed parameter has this range.
+            raise ConfigError(
+                f"--seed {settings.seed} with {seeds} seeds would pass the last seed, "
+                f"{int(last_seed)}; lower --seed"
+            )
         candidates = 0
         if settings.strategy != "train":
             # --trials (or the budget's) is then how many are scored; only --top train.

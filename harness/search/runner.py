@@ -95,12 +95,16 @@ def prepare(search: RunPlan, store: Store, study: optuna.Study) -> None:
 
 
 def _grid_done(search: RunPlan, study: optuna.Study) -> bool:
-    """Optuna's grid sampler stops the study once every point was tried: so does a rerun."""
+    """Optuna's grid sampler stops the study once every point was tried: so does a rerun,
+    unless a trial is queued (a retried one: Optuna counts its failed try as visited)."""
     if search.settings.sampler != "grid":
         return False
     import optuna
 
     from harness.search.samplers import grid_space
+
+    if study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.WAITING,)):
+        return False
 
     grid = optuna.samplers.GridSampler(grid_space(search.space, search.params))
     return grid.is_exhausted(study)

@@ -359,8 +359,10 @@ def _searched_values(param: Param, key: str) -> list[tuple[str, Any]]:
 
 
 def _reserved(name: str) -> bool:
-    """Names any architecture kind may use (encodings), whatever this space's kind."""
-    return name in ("arch", "split", "order") or (name[:1] in "bk" and name[1:].isdigit())
+    """Names any architecture kind may use (encodings), whatever this space's kind, and
+    `seed`: every run's Optuna parameter (harness.search.study.SEED_PARAM)."""
+    reserved = ("arch", "split", "order", "seed")
+    return name in reserved or (name[:1] in "bk" and name[1:].isdigit())
 
 
 def skeleton_value(name: str, value: Any) -> Any:
