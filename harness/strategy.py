@@ -4,15 +4,16 @@ then train only the best K stand-alone.
 Optuna stays the driver. A proposal study (in memory, the run's sampler and seed)
 asks for candidates; the estimator scores each one and the score is told back as
 the trial's value, so that TPE steers towards high-scoring orderings as it would
-towards accurate ones. Each score is recorded in the results store's estimates
-table (`harness.estimate.rank.score_candidates`), so that a rerun reads it back
+towards accurate ones (`harness.estimate.rank.propose_and_score`). Each score is
+recorded in the results store's estimates table, so that a rerun reads it back
 instead of computing it, proposes the same candidates and enqueues the same K.
 The top K by score are then enqueued into the run's study and trained by the
 ordinary trial path (workers, pruning, repeats, leaderboard), each carrying its
 score and rank as user attributes.
 
 It sits above both `harness.search` (the study, the trial path) and
-`harness.estimate` (the scores), so that neither package imports the other:
+`harness.estimate` (the scores, which reads search's spaces): `harness.search`
+never imports `harness.estimate`, so the two packages do not lean on each other.
 `ranked_search` is `harness.search.run_search` with the ranked top K enqueued
 before the first trial.
 """

@@ -92,3 +92,23 @@ def test_a_cache_that_cannot_be_written_says_so_and_the_data_still_load(tmp_path
     err = capsys.readouterr().err
     assert err.startswith(f"harness: data cache not written to {blocker / 'cache'} (")
     assert "parsed again" in err and len(err.splitlines()) == 1
+
+
+def test_the_seed_is_not_ranked_among_the_parameter_importances(tmp_path):
+    from harness.report.optuna_view import optuna_view
+    from harness.search.study import SEED_PARAM
+
+    url = f"sqlite:///{tmp_path / 'r.db'}"
+    Store(url).close()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(study_name="s", storage=url)
+
+    def objective(trial):  # the seed moves the result, as seed noise does
+        return trial.suggest_float("lr", 0, 1) + trial.suggest_int(SEED_PARAM, 0, 9)
+
+    study.optimize(objective, n_trials=8)
+    with Store(url) as store:
+        view = optuna_view(store, "s")
+    (importances,) = [figure for title, figure in view.figures if title == "parameter importances"]
+    shown = {label for bar in importances.data for label in bar.y}
+    assert shown == {"lr"}

@@ -43,7 +43,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--trials",
         type=argtypes.int_range("--trials", 1, 1_000_000),
         metavar="N",
-        help="trials in the study in all (default: the budget's)",
+        help="searched trials in the study in all, seed repeats not counted (default: the "
+        "budget's)",
     )
     parser.add_argument(
         "--objectives",

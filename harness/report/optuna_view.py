@@ -81,16 +81,22 @@ def optuna_view(store: Store, name: str, objectives: list[str] | None = None) ->
     elif objectives:
         kwargs = {"target_name": objectives[0]}
 
+    from harness.search.study import SEED_PARAM
+
+    # Every run is a trial, seed repeats included; the seed is not a searched choice, so
+    # its "importance" (seed noise) is left out of the importances.
+    searched = sorted({name for trial in complete for name in trial.params} - {SEED_PARAM})
     notes = []
     plots = (
-        ("optimisation history", optuna.visualization.plot_optimization_history),
-        ("parameter importances", optuna.visualization.plot_param_importances),
-    )
-    for title, plot in plots:
+        ("optimisation history", optuna.visualization.plot_optimization_history, {}),
+        ("parameter importances", optuna.visualization.plot_param_importances,
+         {"params": searched}),
+    )  # fmt: skip
+    for title, plot, only in plots:
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                figure = plot(study, **kwargs)
+                figure = plot(study, **kwargs, **only)
         # How Optuna's plots refuse a study they cannot draw: ValueError (a search space
         # that changed between trials, with parameters named), RuntimeError ("zero total
         # variance in all trees": importances of results that never varied).

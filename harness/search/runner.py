@@ -83,8 +83,8 @@ def _objective(
 def prepare(search: RunPlan, store: Store, study: optuna.Study) -> None:
     """Retry trials whose worker's heartbeat went stale, enqueue the named architectures.
 
-    Runs once, in the process that starts the workers, so that they never race to
-    create the study or enqueue twice. Dead workers are Optuna's heartbeat's to
+    Runs once, in the process that starts the workers (after `open_study` created or
+    loaded the study), so that they never enqueue twice. Dead workers are Optuna's heartbeat's to
     find (`harness.store.liveness`); a retried trial is queued before the named
     architectures that the study still lacks."""
     fail_stale(study)

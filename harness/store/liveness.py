@@ -6,10 +6,10 @@ Each `running` trial row has one owner that decides its worker died:
   heartbeat. Workers beat every `heartbeat_s`; a trial silent for `grace_s` is
   failed by the next worker that starts a trial (or by `harness run` as it
   prepares, `optuna.storages.fail_stale_trials`), the stale callback marks our
-  row `interrupted` and Optuna's `RetryFailedTrialCallback` queues it again
-  (`harness.search.study`). Nothing else touches those rows.
-- Every other trial (`harness train`, `harness baselines`, a search's repeat
-  runs): no heartbeat, so its row records `host:pid` (`this_worker`), and the
+  row `interrupted` and Optuna's `RetryHeartbeatStaleTrialCallback` queues it
+  again (`harness.search.study`). A search's seed repeats are such trials too.
+  Nothing else touches those rows.
+- Every other trial (`harness train`, `harness baselines`): no heartbeat, so its row records `host:pid` (`this_worker`), and the
   next trial started on the same host marks rows of that host whose process
   is gone as `interrupted` (`Store.start_trial`). A row left by another host
   waits for a run on its own host: from elsewhere, a dead process cannot be
