@@ -1,9 +1,10 @@
 """Follow one trial's settings from `harness run` to the TrainConfig it trains, and say
-how far they travel: the harness modules the calls pass through, how often they enter
-harness/search/space.py from elsewhere, and how often a call climbs back up a layer
-(a lower layer calling into a higher one, e.g. search -> commands or trial -> search).
+how far they travel: the harness modules the calls pass through, how many calls go
+from one module into another, how many of them enter harness/search/space.py, and
+how many climb back up a layer (a function of a lower layer calling one of a higher
+layer, e.g. search -> commands or trial -> search; caller and callee from the frame).
 
-    python scripts/settings_walk.py            # prints the counts, then the module walk
+    python scripts/settings_walk.py            # prints the counts, then the calls that climb
 
 It runs `harness run --space rir_orderings` for one trial of one batch on a temporary
 database and traces Python calls (sys.setprofile) from the command's `run` until
@@ -42,7 +43,7 @@ def layer(module: str) -> int:
 def main() -> int:
     from harness.cli import main as harness_main
 
-    walk: list[str] = []
+    calls: list[tuple[str, str]] = []  # (caller's module, callee's module), across modules
     reached: list[str] = []
     started: list[str] = []
 
@@ -59,8 +60,9 @@ def main() -> int:
         if frame.f_code.co_name == "run_trial":
             reached.append(module)  # the rest of the run is training, not settings
             return
-        if not walk or walk[-1] != module:
-            walk.append(module)
+        caller = frame.f_back.f_globals.get("__name__", "") if frame.f_back else ""
+        if caller.startswith("harness") and caller != module:
+            calls.append((caller, module))
 
     with tempfile.TemporaryDirectory() as folder:
         argv = ["run", "--space", "rir_orderings", "--trials", "1", "--epochs", "1",
@@ -72,14 +74,15 @@ def main() -> int:
         finally:
             sys.setprofile(None)
     print()
-    space_entries = sum(
-        1 for a, b in zip(walk, walk[1:], strict=False) if b == "harness.search.space" and a != b
-    )
-    climbs = sum(1 for a, b in zip(walk, walk[1:], strict=False) if layer(b) < layer(a))
-    print(f"modules passed: {len(set(walk))}, module changes: {len(walk) - 1}")
-    print(f"entries into harness.search.space from elsewhere: {space_entries}")
+    modules = {m for pair in calls for m in pair}
+    space_entries = sum(1 for _, callee in calls if callee == "harness.search.space")
+    climbs = sum(1 for caller, callee in calls if layer(callee) < layer(caller))
+    print(f"modules passed: {len(modules)}, calls across modules: {len(calls)}")
+    print(f"calls into harness.search.space from elsewhere: {space_entries}")
     print(f"calls that climb back up a layer: {climbs}")
-    print(" -> ".join(walk))
+    for caller, callee in sorted(set(calls)):
+        if layer(callee) < layer(caller):
+            print(f"  up: {caller} -> {callee}")
     return 0
 
 
