@@ -15,7 +15,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import HarnessError, ModelError, first_line
+from harness.errors import DataError, HarnessError, ModelError, StoreError, first_line
 from harness.search.params import suggest
 from harness.search.samplers import objective_values
 from harness.search.study import (
@@ -74,11 +74,15 @@ class Objective:
         from harness.folds import run_folds
 
         search = self.search
-        trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
-        # Pinned to --seed for the sampler's trials (harness.search.study.study_algorithms).
-        seed = trial.suggest_int(SEED_PARAM, *SEED_RANGE)
-        values = suggest(trial, search.space, search.params)
-        config = search.trial_config(values, seed=seed)
+        try:
+            trial.set_user_attr(WORKER_ATTR, this_worker(trial.number))
+            # Pinned to --seed for the sampler's trials (harness.search.study).
+            seed = trial.suggest_int(SEED_PARAM, *SEED_RANGE)
+            values = suggest(trial, search.space, search.params)
+            config = search.trial_config(values, seed=seed)
+        except KeyboardInterrupt:  # while the sampler thinks: the next run measures it
+            retry_trial(trial.study, trial.number, capped=False)
+            raise
         shown = config.arch
         if self.progress is not None:
             self.progress.started(trial.number, shown)
@@ -119,11 +123,14 @@ class Objective:
             raise CandidateFailed(str(error)) from None
         except optuna.TrialPruned:
             raise
-        except HarnessError:
-            # Bad input or the environment (one line from the CLI) stops the run; the
+        except (StoreError, DataError):
+            # The environment (the database, the data) stops the run with one line; the
             # candidate is not to blame, so the next run measures it (skip_if_exists
-            # would otherwise count this failed trial as done).
+            # would otherwise count this failed trial as done). Bad input for this
+            # candidate (ConfigError, GrammarError) is not retried: it would fail again.
             retry_trial(trial.study, trial.number, capped=False)
+            raise
+        except HarnessError:
             raise
         except KeyboardInterrupt:
             # Ctrl-C or SIGTERM: our row is `interrupted`; the next run measures it.
