@@ -109,7 +109,7 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
     )
     group.add_argument(
         "--width-mult",
-        type=argtypes.limited("--width-mult", SKELETON_LIMITS["width_mult"]),
+        type=argtypes.Number("--width-mult", SKELETON_LIMITS["width_mult"]),
         metavar="X",
         help="multiply every width (default 1.0)",
     )
