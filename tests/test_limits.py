@@ -3,10 +3,14 @@ value, a searched range's bound and a library caller; only where it came from di
 
 from __future__ import annotations
 
+import argparse
+
 import pytest
 from _refusal import refused
 
 from harness.block_params import BUILT_IN_PARAMS
+from harness.cli import build_parser
+from harness.commands.argtypes import Number
 from harness.config import TRAIN_LIMITS, TrainConfig
 from harness.errors import ConfigError, ModelError
 from harness.limits import Limit
@@ -138,3 +142,23 @@ def test_a_limit_allows_its_range_and_says_it(limit, good, bad, rule):
     assert all(limit.allows(v) and limit(v) == "" for v in good)
     assert not any(limit.allows(v) for v in bad)
     assert limit.rule() == rule and limit(bad[0]) == f"must be {rule}"
+
+
+def test_a_flag_checks_the_whole_limit_it_is_given():
+    # Odd kernel sizes: a flag built from a Limit keeps every part of its rule.
+    kernel = Number("--kernel-size", Limit(int, 1, 31, odd=True))
+    assert kernel(" 5 ") == 5
+    with pytest.raises(ConfigError) as caught:
+        kernel("4")
+    assert str(caught.value) == "--kernel-size must be an odd whole number from 1 to 31, got '4'"
+
+
+def test_every_training_flag_checks_its_settings_own_limit():
+    parser = build_parser()
+    train = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    types = {a.dest: a.type for a in train.choices["train"]._actions}
+    for name, limit in TRAIN_LIMITS.items():
+        # --threads is bounded by this machine's cores, tighter than the setting's limit.
+        if name in types and not limit.choices and name != "threads":
+            assert isinstance(types[name], Number) and types[name].limit is limit, name
+    assert types["width_mult"].limit is SKELETON_LIMITS["width_mult"]

@@ -109,7 +109,7 @@ def add_skeleton_args(parser: argparse.ArgumentParser, *, data_shape: bool = Tru
     )
     group.add_argument(
         "--width-mult",
-        type=argtypes.limited("--width-mult", SKELETON_LIMITS["width_mult"]),
+        type=argtypes.Number("--width-mult", SKELETON_LIMITS["width_mult"]),
         metavar="X",
         help="multiply every width (default 1.0)",
     )
@@ -126,9 +126,7 @@ def skeleton_overrides(args: argparse.Namespace) -> dict[str, Any]:
     overrides: dict[str, Any] = {}
     if args.input:
         overrides["input_shape"] = parse_shape(args.input)
-    if args.classes is not None:
-        if args.classes < 1:
-            raise ConfigError(f"--classes must be at least 1, got {args.classes}")
+    if args.classes is not None:  # its type has refused anything below 2
         overrides["num_classes"] = args.classes
     for name in ("stem", "head", "head_activation", "output", "init", "width_mult"):
         if getattr(args, name) is not None:

@@ -98,14 +98,8 @@ def add_training_args(parser: argparse.ArgumentParser, *, skeleton: bool = True)
             convert = argtypes.Choice(flag, limit)
             metavar = convert.metavar
         elif limit is not None:
-            convert, metavar = argtypes.limited(flag, limit), "N"
-        group.add_argument(
-            flag,
-            type=convert,
-            metavar=metavar,
-            default=None,
-            help=help_text,
-        )
+            convert, metavar = argtypes.Number(flag, limit), "N"
+        group.add_argument(flag, type=convert, metavar=metavar, default=None, help=help_text)
     if skeleton:
         # Training takes the input shape and classes from the data: those flags are
         # refused with a hint (training_overrides) and left out of --help.

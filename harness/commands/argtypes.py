@@ -5,8 +5,8 @@ the database is opened) with one line, `harness: error: --lr ...`, and exit
 status 2: each type raises ConfigError, which argparse lets through and
 `harness.cli.main` prints as one line. argparse's own ArgumentTypeError would
 print the whole usage first, many lines for commands with many flags; so each
-type knows its flag, to name it. Each type also carries its bounds (`low`, `high`), so the
-tests can walk the real parser and try every numeric flag.
+type knows its flag, to name it. Each numeric type holds the `harness.limits.Limit` it
+checks, so the tests can walk the real parser and try every numeric flag.
 
 Flags whose text is parsed later by the command (`--batch 1,64`, `--max-flops
 300M`, `--input 1x48x48`, `--block-params JSON`) get a type that checks the text
@@ -37,8 +37,6 @@ __all__ = [
     "finite_float",
     "int_list",
     "int_range",
-    "json_table",
-    "limited",
     "shape",
     "study_name",
     "threads",
@@ -56,11 +54,6 @@ FOLDS_HINT = " (a test fold, a validation fold and one to train on)"
 _SUFFIXES = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 
 
-def _refuse(flag: str, message: str, text: str) -> NoReturn:
-    # Not argparse's ArgumentTypeError: argparse would print the whole usage first.
-    refuse(flag, message, text)
-
-
 def usable_cores() -> int:
     """CPU cores this process may run on (its affinity mask where the OS has one)."""
     try:
@@ -70,59 +63,28 @@ def usable_cores() -> int:
 
 
 class Number:
-    """An int or float flag within [low, high] (ends excluded where `open_low` /
-    `open_high`); floats must be finite. Its message is the `harness.limits.Limit`'s, as
-    a space file's and a library caller's are."""
+    """An int or float flag that `limit` allows (a setting's own `Limit` from a table
+    such as `config.TRAIN_LIMITS`, or one made here); floats must be finite. Its message
+    is the `Limit`'s, as a space file's and a library caller's are."""
 
-    def __init__(
-        self,
-        flag: str,
-        kind: type,
-        low: float,
-        high: float,
-        *,
-        open_low: bool = False,
-        open_high: bool = False,
-        hint: str = "",
-    ) -> None:
-        self.flag, self.kind = flag, kind
-        self.limit = Limit(kind, low, high, open_low=open_low, open_high=open_high, hint=hint)
-        self.low, self.high = low, high
+    def __init__(self, flag: str, limit: Limit) -> None:
+        self.flag, self.limit = flag, limit
         # argparse names the type in its own messages; keep that readable.
-        self.__name__ = kind.__name__
-
-    def allows(self, value: float) -> bool:
-        return self.limit.allows(value)
+        self.__name__ = limit.kind.__name__
 
     def __call__(self, text: str) -> Any:
         try:
-            value = self.kind(text.strip())
+            value = self.limit.kind(text.strip())
         except ValueError:
             value = None
         if not self.limit.allows(value):
-            _refuse(self.flag, self.limit(value), text)
+            refuse(self.flag, self.limit(value), text)
         return value
-
-    def __repr__(self) -> str:  # shown by argparse in "invalid int value" fallbacks
-        return f"{self.kind.__name__} {self.flag}"
-
-
-def limited(flag: str, limit: Limit) -> Number:
-    """The flag of a setting with a `Limit` in one of the tables (`config.TRAIN_LIMITS`)."""
-    return Number(
-        flag,
-        limit.kind,
-        limit.low,
-        limit.high,
-        open_low=limit.open_low,
-        open_high=limit.open_high,
-        hint=limit.hint,
-    )
 
 
 def int_range(flag: str, low: int, high: int, *, hint: str = "") -> Number:
     """A whole number from `low` to `high` inclusive."""
-    return Number(flag, int, low, high, hint=hint)
+    return Number(flag, Limit(int, low, high, hint=hint))
 
 
 def finite_float(
@@ -134,7 +96,7 @@ def finite_float(
     open_high: bool = False,
 ) -> Number:
     """A finite float in the range; nan, inf and -inf are always refused."""
-    return Number(flag, float, low, high, open_low=open_low, open_high=open_high)
+    return Number(flag, Limit(float, low, high, open_low=open_low, open_high=open_high))
 
 
 def threads(flag: str = "--threads") -> Number:
@@ -160,8 +122,6 @@ class TextCheck:
 
     def __init__(self, flag: str, limit: Limit, parse: Any, what: str) -> None:
         self.flag, self.limit, self.parse, self.what = flag, limit, parse, what
-        self.low, self.high = limit.low, limit.high
-        self.kind = str
         self.__name__ = "str"
 
     def __call__(self, text: str) -> str:
@@ -170,11 +130,8 @@ class TextCheck:
         except ValueError:
             values = None
         if not values or not all(map(self.limit.allows, values)):
-            _refuse(self.flag, f"must be {self.what}", text)
+            refuse(self.flag, f"must be {self.what}", text)
         return text
-
-    def __repr__(self) -> str:
-        return f"text {self.flag}"
 
 
 def _ints(text: str) -> list[int]:
@@ -214,7 +171,7 @@ class Choice:
     def __call__(self, text: str) -> str:
         value = text.strip()
         if not self.limit.allows(value):
-            _refuse(self.flag, self.limit(value), text)
+            refuse(self.flag, self.limit(value), text)
         return value
 
 
@@ -241,7 +198,7 @@ class _Shape(TextCheck):
         super().__call__(text)
         channels = _shape(text)[0]
         if channels > MAX_CHANNELS:
-            _refuse(self.flag, f"must have at most {MAX_CHANNELS} channels (CxHxW)", text)
+            refuse(self.flag, f"must have at most {MAX_CHANNELS} channels (CxHxW)", text)
         return text
 
 
@@ -251,24 +208,30 @@ def shape(flag: str = "--input") -> TextCheck:
     return _Shape(flag, Limit(int, 1, MAX_SIDE), _shape, what)
 
 
-class _JsonTable:
-    """JSON text without NaN or Infinity (Python's json reads both, JSON has neither)."""
+class _BlockParams:
+    """Per-letter block parameters as JSON without NaN or Infinity (Python's json reads
+    both, JSON has neither), each name and value checked as a space file's are."""
 
     def __init__(self, flag: str) -> None:
         self.flag = flag
-        self.kind = str
         self.__name__ = "str"
 
     def __call__(self, text: str) -> str:
-        def refuse(constant: str) -> NoReturn:
-            _refuse(self.flag, f"must hold finite numbers only, not {constant}", text)
+        from harness.block_params import check_block_params
+
+        def non_finite(constant: str) -> NoReturn:
+            refuse(self.flag, f"must hold finite numbers only, not {constant}", text)
 
         try:
-            value = json.loads(text, parse_constant=refuse)
-        except json.JSONDecodeError:
-            return text  # the command says what is wrong with it, with the position
+            value = json.loads(text, parse_constant=non_finite)
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{self.flag} is not valid JSON: {error}") from None
         if _has_non_finite(value):
-            refuse("a number too large for a float")
+            non_finite("a number too large for a float")
+        if not isinstance(value, dict):
+            refuse(self.flag, 'must map letters to objects, e.g. \'{"I": {"exp_ratio": 6}}\'', text)
+        for letter, params in value.items():
+            check_block_params(letter, params, f"{self.flag} ")
         return text
 
 
@@ -282,30 +245,7 @@ def _has_non_finite(value: Any) -> bool:
     return False
 
 
-def json_table(flag: str) -> _JsonTable:
-    """A JSON flag such as --block-params: refused at parse time if it holds NaN or Infinity."""
-    return _JsonTable(flag)
-
-
-class _BlockParams(_JsonTable):
-    def __call__(self, text: str) -> str:
-        from harness.block_params import check_block_params
-
-        super().__call__(text)
-        try:
-            value = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise ConfigError(f"{self.flag} is not valid JSON: {error}") from None
-        if not isinstance(value, dict):
-            _refuse(
-                self.flag, 'must map letters to objects, e.g. \'{"I": {"exp_ratio": 6}}\'', text
-            )
-        for letter, params in value.items():
-            check_block_params(letter, params, f"{self.flag} ")
-        return text
-
-
-def block_params(flag: str = "--block-params") -> _JsonTable:
+def block_params(flag: str = "--block-params") -> _BlockParams:
     """Per-letter block parameters as JSON, each name and value checked against what the
     letter's block takes (harness.block_params) while parsing."""
     return _BlockParams(flag)
@@ -328,9 +268,7 @@ def _device(text: str) -> str:
                     f"--device {text}: torch sees {count} CUDA device(s), cuda:0 to cuda:{count - 1}"
                 )
         return name
-    _refuse(
-        "--device", "must be auto, cpu, cuda or cuda:N (harness runs on the CPU and CUDA)", text
-    )
+    refuse("--device", "must be auto, cpu, cuda or cuda:N (harness runs on the CPU and CUDA)", text)
 
 
 def device() -> Any:

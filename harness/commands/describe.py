@@ -66,7 +66,7 @@ def add_network_args(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--resize",
-        type=argtypes.limited("--resize", TRAIN_LIMITS["resize"]),
+        type=argtypes.Number("--resize", TRAIN_LIMITS["resize"]),
         metavar="N",
         help="upsample inputs to NxN before the network, as --resize of train",
     )
