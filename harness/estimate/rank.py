@@ -7,14 +7,13 @@ each score stored and reused.
     proposals = propose_and_score(search, sampler, estimators, dataset, store, 2000)
 
 `propose_and_score` is the one proposal loop: an in-memory study asks the sampler
-for the space's parameters (`harness.search.params.suggest`), each distinct
-candidate (by its training config's identity) is scored once as it comes and the
-first estimator's score is told back, so that a sampler such as TPE steers towards
-high scores (`harness run --strategy`). `sample_configs` draws with Optuna's
-`RandomSampler` and scores nothing: uniform over positions, choices and random keys
-(so for a `counts` space every ordering is equally likely). `score_candidates`
-scores candidates already chosen. Every scored candidate's network is built once
-and handed to each proxy (`Proxy.score_built`).
+for the space's parameters, each distinct candidate (by its training config's
+identity) is scored once as it comes and the first estimator's score is told back,
+so that a sampler such as TPE steers towards high scores (`harness run --strategy`).
+`sample_configs` draws uniformly with Optuna's `RandomSampler` and scores nothing
+(for a `counts` space every ordering is equally likely). `score_candidates` scores
+candidates already chosen. Each network is built once for every proxy
+(`Proxy.score_built`).
 """
 
 from __future__ import annotations
@@ -281,10 +280,8 @@ def score_candidates(
 
 
 class _Scorer:
-    """Scores candidates as they come, each network built once for every estimator;
-    the population estimators score them all at the end (`frame`). Its progress bar
-    starts with the first candidate (after the estimators prepared) and ends with the
-    `with` block."""
+    """Scores candidates as they come (`add`), each network built once for every
+    estimator; the population estimators score them all at the end (`frame`)."""
 
     def __init__(
         self,
@@ -306,8 +303,7 @@ class _Scorer:
         asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
         members = [m for group in self.groups for m in group.members]
         self.asked = {id(e) for e in asked}
-        # Every estimator scored per candidate (by id: a member may be one asked for),
-        # with its rows so far.
+        # Each estimator scored per candidate, with its rows (by id: a member may be asked for)
         self.scored = {id(e): (e, []) for e in [*asked, *members]}
         self.dataset, self.store = dataset, store
         self.configs: list[TrainConfig] = []
@@ -371,9 +367,7 @@ class _Scorer:
 
     def frame(self) -> pd.DataFrame:
         """Every row: the asked estimators' in the order scored, then each population
-        estimator's over every candidate added. A population estimator's score is
-        stored under a key that names the population (its sorted candidate ids); its
-        seconds are its members' for that candidate, what the score costs."""
+        estimator's, keyed by the population (its sorted candidate ids)."""
         import pandas as pd
 
         from harness.store import config_hash
