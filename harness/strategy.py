@@ -20,6 +20,7 @@ before the first trial.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from dataclasses import dataclass
@@ -83,39 +84,23 @@ def estimator_of(strategy: str) -> str | None:
     return name
 
 
-def _estimator(search: RunPlan) -> Estimator:
-    from harness.estimate.rank import make_estimators
-
-    name = estimator_of(search.settings.strategy)
-    assert name is not None
-    # The supernet's own training is recorded in a study of its own: it is not a
-    # candidate of this search and must not stand on its leaderboard.
-    options = {"overrides": search.settings.overrides, "study": f"{search.study}:supernet"}
-    return make_estimators([name], space=search.space, options=options)[0]
-
-
 def check_strategy(search: RunPlan) -> Estimator | None:
     """The strategy's estimator, after every check that needs no data or training: the
     estimator known and able to hold the space (a supernet refuses timm baselines and
     searched widths), `--top` no more than the candidates scored nor than the space
     holds. None for the default strategy."""
-    from harness.estimate.rank import space_capacity
+    from harness.estimate.rank import check_capacity, make_estimators
 
     settings = search.settings
-    if estimator_of(settings.strategy) is None:
+    name = estimator_of(settings.strategy)
+    if name is None:
         return None
-    estimator = _estimator(search)
-    capacity = space_capacity(search)
-    if capacity is not None and settings.top > capacity:
-        raise ConfigError(
-            f"--top {settings.top} is more than space {search.space.name} holds "
-            f"({capacity:,} distinct candidates)"
-        )
-    if capacity is not None and search.candidates > capacity:
-        raise ConfigError(
-            f"--candidates {search.candidates} is more than space {search.space.name} holds "
-            f"({capacity:,} distinct candidates); ask for at most {capacity:,}"
-        )
+    # The supernet's own training is recorded in a study of its own: it is not a
+    # candidate of this search and must not stand on its leaderboard.
+    options = {"overrides": settings.overrides, "study": f"{search.study}:supernet"}
+    estimator = make_estimators([name], space=search.space, options=options)[0]
+    check_capacity(search, settings.top, "--top")
+    check_capacity(search, search.candidates, "--candidates")
     if settings.top > search.candidates:
         raise ConfigError(
             f"--top {settings.top} is more than the {search.candidates} candidates scored; "
@@ -126,7 +111,7 @@ def check_strategy(search: RunPlan) -> Estimator | None:
 
 @dataclass
 class Ranking:
-    """Every scored candidate (rank.SCORE_COLUMNS plus `params_json`), best first."""
+    """Every scored candidate (rank.SCORE_COLUMNS), best first."""
 
     estimator: str
     frame: pd.DataFrame
@@ -136,14 +121,15 @@ class Ranking:
         return [(self.values[i], float(self.frame["score"].iloc[i])) for i in range(k)]
 
 
-def rank_candidates(search: RunPlan, store: Store, dataset: Dataset) -> Ranking:
-    """Score `search.candidates` distinct candidates proposed by the run's sampler,
-    best first (a candidate without a finite score last)."""
+def rank_candidates(
+    search: RunPlan, estimator: Estimator, store: Store, dataset: Dataset
+) -> Ranking:
+    """Score `search.candidates` distinct candidates proposed by the run's sampler with
+    the strategy's `estimator` (check_strategy's), best first (a candidate without a
+    finite score last)."""
     from harness.estimate.rank import propose_and_score
     from harness.search.samplers import make_sampler
 
-    estimator = check_strategy(search)
-    assert estimator is not None
     settings = search.settings
     sampler = make_sampler(
         settings.sampler,
@@ -154,10 +140,8 @@ def rank_candidates(search: RunPlan, store: Store, dataset: Dataset) -> Ranking:
         n_trials=search.candidates,
     )
     proposals = propose_and_score(
+        search,
         sampler,
-        search.space,
-        search.params,
-        search.trial_config,
         [estimator],
         dataset,
         store,
@@ -186,10 +170,12 @@ def enqueue_top(study: optuna.Study, search: RunPlan, ranking: Ranking) -> int:
     return added
 
 
-def rank_and_enqueue(search: RunPlan, store: Store, study: optuna.Study, dataset: Dataset) -> None:
+def rank_and_enqueue(
+    search: RunPlan, store: Store, study: optuna.Study, dataset: Dataset, *, estimator: Estimator
+) -> None:
     """Score the strategy's candidates cheaply and queue the best `--top` as trials."""
     started = time.perf_counter()
-    ranking = rank_candidates(search, store, dataset)
+    ranking = rank_candidates(search, estimator, store, dataset)
     added = enqueue_top(study, search, ranking)
     if search.settings.progress:
         best = ", ".join(
@@ -205,12 +191,21 @@ def rank_and_enqueue(search: RunPlan, store: Store, study: optuna.Study, dataset
 
 
 def ranked_search(
-    settings: SearchSettings, *, search: RunPlan | None = None, dataset: Dataset | None = None
+    settings: SearchSettings,
+    *,
+    search: RunPlan | None = None,
+    dataset: Dataset | None = None,
+    estimator: Estimator | None = None,
 ) -> SearchResult:
     """`harness run` with any strategy: the default trains what the sampler proposes;
-    an estimator's strategy first queues its ranked top K into the study."""
+    an estimator's strategy first queues its ranked top K into the study. `estimator`
+    is the one `check_strategy` returned (checked and built here when not given)."""
+    from harness.search.plan import RunPlan
     from harness.search.runner import run_search
 
-    ranked = estimator_of(settings.strategy) is not None
-    before = rank_and_enqueue if ranked else None
+    if estimator_of(settings.strategy) is None:
+        return run_search(settings, search=search, dataset=dataset)
+    search = search or RunPlan.resolve(settings)
+    estimator = estimator or check_strategy(search)
+    before = functools.partial(rank_and_enqueue, estimator=estimator)
     return run_search(settings, search=search, dataset=dataset, before_trials=before)

@@ -70,7 +70,10 @@ def test_sampling_is_distinct_reproducible_and_exhausts_a_small_space(search):
     assert sorted(_identities(sample_configs(search, 8, seed=0))) == sorted(
         {"|".join(letters) for letters in _words(3)}
     )
-    with pytest.raises(ConfigError, match="9 candidates asked of space tiny, which holds 8"):
+    with pytest.raises(
+        ConfigError,
+        match=r"count 9 is more than space tiny holds \(8 distinct candidates\); ask for at most 8",
+    ):
         sample_configs(search, 9, seed=0)
 
 
@@ -96,9 +99,7 @@ def test_each_network_is_built_once_for_every_estimator(search, dataset, store, 
     monkeypatch.setattr(harness.trial, "candidate_for", counted)
     estimators = _estimators(search, [*PROXIES, "ensemble"])
     sampler = optuna.samplers.RandomSampler(seed=0)
-    proposals = propose_and_score(
-        sampler, search.space, search.params, search.trial_config, estimators, dataset, store, 3
-    )
+    proposals = propose_and_score(search, sampler, estimators, dataset, store, 3)
     assert len(proposals.frame) == 3 * (len(PROXIES) + 1)
     assert sorted(builds) == sorted(_identities(proposals.configs))
     assert not proposals.frame["reused"].any() and proposals.frame["score"].notna().all()
@@ -140,9 +141,7 @@ def test_scores_are_told_to_the_sampler_and_repeats_scored_once(
     monkeypatch.setattr(Synflow, "score_candidate", counted)
     sampler = _Recording()
     estimators = _estimators(search, ["synflow", "params"])
-    proposals = propose_and_score(
-        sampler, search.space, search.params, search.trial_config, estimators, dataset, store, 8
-    )
+    proposals = propose_and_score(search, sampler, estimators, dataset, store, 8)
     assert sorted(scored) == sorted(_identities(proposals.configs))  # 8 distinct, once each
     by_arch = dict(zip(*[proposals.frame.query("estimator == 'synflow'")[c]
                          for c in ("arch", "score")], strict=True))  # fmt: skip
@@ -153,10 +152,7 @@ def test_scores_are_told_to_the_sampler_and_repeats_scored_once(
     assert frame["score"].is_monotonic_decreasing
     assert [search.trial_config(v).arch for v in values] == frame["arch"].tolist()
     # Again: every score read back, the same proposals in the same order.
-    again = propose_and_score(
-        _Recording(), search.space, search.params, search.trial_config, estimators, dataset,
-        store, 8,
-    )  # fmt: skip
+    again = propose_and_score(search, _Recording(), estimators, dataset, store, 8)
     assert again.frame["reused"].all() and len(scored) == 8
     assert _identities(again.configs) == _identities(proposals.configs)
 
@@ -165,9 +161,7 @@ def test_a_population_estimator_leads_untold(search, dataset, store):
     # Its scores exist only once every candidate is scored: nothing to tell before.
     sampler = _Recording()
     estimators = _estimators(search, ["ensemble"])
-    proposals = propose_and_score(
-        sampler, search.space, search.params, search.trial_config, estimators, dataset, store, 4
-    )
+    proposals = propose_and_score(search, sampler, estimators, dataset, store, 4)
     ensemble = proposals.frame["score"].tolist()
     assert len(ensemble) == 4 and max(ensemble) <= 0.0 and sampler.told == []
 
@@ -175,9 +169,7 @@ def test_a_population_estimator_leads_untold(search, dataset, store):
 def test_best_first_puts_a_candidate_without_a_score_last(search, dataset, store):
     estimators = _estimators(search, ["params"])
     sampler = optuna.samplers.RandomSampler(seed=1)
-    proposals = propose_and_score(
-        sampler, search.space, search.params, search.trial_config, estimators, dataset, store, 4
-    )
+    proposals = propose_and_score(search, sampler, estimators, dataset, store, 4)
     proposals.frame.loc[1, "score"] = math.nan
     frame, values = proposals.best_first("params")
     assert math.isnan(frame["score"].iloc[-1]) and values[-1] == proposals.values[1]

@@ -144,3 +144,25 @@ def test_the_supernet_trains_in_a_study_of_its_own(space, tmp_path):
     estimator = check_strategy(search)
     assert estimator is not None and estimator.name == "supernet"
     assert estimator.study == "s:supernet"
+
+
+def test_run_builds_the_strategy_estimator_once(space, tmp_path, monkeypatch, capsys):
+    # Checked before any work and then used for the scoring: not built a second time.
+    import harness.estimate.rank as rank
+
+    built = []
+    real = rank.make_estimators
+
+    def counted(names, **kwargs):
+        built.append(list(names))
+        return real(names, **kwargs)
+
+    monkeypatch.setattr(rank, "make_estimators", counted)
+    argv = ["run", "--space", space, "--data", DATA, "--strategy", "proxy:params",
+            "--top", "1", "--candidates", "3", "--epochs", "1", "--max-batches", "1",
+            "--batch-size", "16", "--device", "cpu", "--db", f"sqlite:///{tmp_path}/h.db",
+            "--no-report", "--quiet", "--json"]  # fmt: skip
+    assert main(argv) == 0
+    assert built == [["params"]]
+    with Store(f"sqlite:///{tmp_path}/h.db") as store:
+        assert len(store.estimates_frame(estimators=["params"])) == 3

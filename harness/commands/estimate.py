@@ -100,10 +100,10 @@ def run(args: argparse.Namespace) -> int:
     import optuna
 
     from harness.estimate.rank import (
+        check_capacity,
         make_estimators,
         parse_estimators,
         propose_and_score,
-        space_capacity,
     )
     from harness.store import Store
 
@@ -111,14 +111,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_estimators(args.estimators)
     search = search_from_args(args, progress=not (args.quiet or args.json))
     estimators = make_estimators(names, space=search.space, options=estimator_options(args, search))
-    capacity = space_capacity(search)
-    if capacity is not None and args.sample > capacity:
-        from harness.errors import ConfigError
-
-        raise ConfigError(
-            f"--sample {args.sample:,} is more than space {search.space.name} holds "
-            f"({capacity:,} distinct candidates)"
-        )
+    check_capacity(search, args.sample, "--sample")
     loud = not (args.quiet or args.json)
     with Store(search.settings.url) as store:
         dataset, device = load_search_data(search)
@@ -130,10 +123,8 @@ def run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         proposals = propose_and_score(
+            search,
             optuna.samplers.RandomSampler(seed=search.settings.seed),
-            search.space,
-            search.params,
-            search.trial_config,
             estimators,
             dataset,
             store,

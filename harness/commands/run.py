@@ -218,7 +218,8 @@ def run(args: argparse.Namespace) -> int:
     search = RunPlan.resolve(settings)
     from harness.strategy import check_strategy
 
-    check_strategy(search)  # unknown estimator, --top too large, a space a supernet cannot hold
+    # Unknown estimator, --top too large, a space a supernet cannot hold: refused here.
+    estimator = check_strategy(search)
     from harness.search.study import study_algorithms
 
     study_algorithms(search)  # nsga2 for one objective, a grid too large: refused here
@@ -232,7 +233,7 @@ def run(args: argparse.Namespace) -> int:
         f"device {device}, {threads_text(settings)}",
         file=sys.stderr,
     )
-    result = ranked_search(settings, search=search, dataset=dataset)
+    result = ranked_search(settings, search=search, dataset=dataset, estimator=estimator)
     if args.json:
         return _print_json(args, settings, result, time.perf_counter() - started)
     objectives = ",".join(settings.objectives)

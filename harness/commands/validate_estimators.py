@@ -73,8 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.errors import ConfigError
-    from harness.estimate.rank import make_estimators, parse_estimators, space_capacity
+    from harness.estimate.rank import check_capacity, make_estimators, parse_estimators
     from harness.estimate.validate import validate_estimators
     from harness.store import Store
 
@@ -82,12 +81,7 @@ def run(args: argparse.Namespace) -> int:
     names = parse_estimators(args.estimators)
     search = search_from_args(args)
     estimators = make_estimators(names, space=search.space, options=estimator_options(args, search))
-    capacity = space_capacity(search)
-    if capacity is not None and args.trained > capacity:
-        raise ConfigError(
-            f"--trained {args.trained:,} is more than space {search.space.name} holds "
-            f"({capacity:,} distinct candidates)"
-        )
+    check_capacity(search, args.trained, "--trained")
     loud = not (args.quiet or args.json)
     with Store(search.settings.url) as store:
         dataset, device = load_search_data(search)

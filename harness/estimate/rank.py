@@ -4,24 +4,23 @@ each score stored and reused.
     search = RunPlan.resolve(SearchSettings(space="rir_balanced", url=url))
     estimators = make_estimators(["params", "synflow"], space=search.space)
     sampler = optuna.samplers.RandomSampler(seed=0)
-    proposals = propose_and_score(sampler, search.space, search.params, search.trial_config,
-                                  estimators, dataset, store, 2000)
+    proposals = propose_and_score(search, sampler, estimators, dataset, store, 2000)
 
 `propose_and_score` is the one proposal loop: an in-memory study asks the sampler
-for the space's parameters (`harness.search.params.suggest`), each distinct
-candidate (by its training config's identity) is scored once as it comes and the
-first estimator's score is told back, so that a sampler such as TPE steers towards
-high scores (`harness run --strategy`). `sample_configs` draws with Optuna's
-`RandomSampler` and scores nothing: uniform over positions, choices and random keys
-(so for a `counts` space every ordering is equally likely). `score_candidates`
-scores candidates already chosen. Every scored candidate's network is built once
-and handed to each proxy (`Proxy.score_built`).
+for the space's parameters, each distinct candidate (by its training config's
+identity) is scored once as it comes and the first estimator's score is told back,
+so that a sampler such as TPE steers towards high scores (`harness run --strategy`).
+`sample_configs` draws uniformly with Optuna's `RandomSampler` and scores nothing
+(for a `counts` space every ordering is equally likely). `score_candidates` scores
+candidates already chosen. Each network is built once for every proxy
+(`Proxy.score_built`).
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import sys
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -36,15 +35,16 @@ if TYPE_CHECKING:
     from harness.candidate import Candidate
     from harness.config import TrainConfig
     from harness.data import Dataset
-    from harness.estimate.base import Estimator, PopulationEstimator
+    from harness.estimate.base import Estimator
     from harness.search import RunPlan
-    from harness.search.space import Param, SearchSpace
+    from harness.search.space import SearchSpace
     from harness.store import Store
 
 __all__ = [
     "SCORE_COLUMNS",
     "Proposals",
     "candidate_row",
+    "check_capacity",
     "make_estimators",
     "parse_estimators",
     "propose_and_score",
@@ -53,26 +53,14 @@ __all__ = [
     "space_capacity",
 ]
 
-SCORE_COLUMNS = (
-    "candidate_id",
-    "arch",
-    "params",
-    "estimator",
-    "score",
-    "seconds",
-    "reused",
-)
+SCORE_COLUMNS = ("candidate_id", "arch", "params", "estimator", "score", "seconds", "reused")
 
 
 def space_capacity(search: RunPlan) -> int | None:
     """Distinct candidates the search can propose; None when a searched setting is
     continuous (no limit)."""
-    return _capacity(search.space, search.params)
-
-
-def _capacity(space: SearchSpace, params: Sequence[Param]) -> int | None:
-    size = space.encoding.size()
-    for param in params:
+    size = search.space.encoding.size()
+    for param in search.params:
         if param.choices is not None:
             size *= len(param.choices)
         elif param.is_int and not param.log:
@@ -80,6 +68,17 @@ def _capacity(space: SearchSpace, params: Sequence[Param]) -> int | None:
         else:
             return None
     return size
+
+
+def check_capacity(search: RunPlan, count: int, flag: str) -> None:
+    """ConfigError if `count` (asked for as `flag`) is more distinct candidates than the
+    space holds."""
+    capacity = space_capacity(search)
+    if capacity is not None and count > capacity:
+        raise ConfigError(
+            f"{flag} {count:,} is more than space {search.space.name} holds "
+            f"({capacity:,} distinct candidates); ask for at most {capacity:,}"
+        )
 
 
 @dataclass
@@ -99,10 +98,8 @@ class Proposals:
 
 
 def propose_and_score(
+    search: RunPlan,
     sampler: optuna.samplers.BaseSampler,
-    space: SearchSpace,
-    params: Sequence[Param],
-    trial_config: Callable[[Mapping[str, Any]], TrainConfig],
     estimators: Sequence[Estimator],
     dataset: Dataset | None,
     store: Store | None,
@@ -112,56 +109,46 @@ def propose_and_score(
     progress: bool = False,
     on_message: Callable[[str], None] | None = None,
 ) -> Proposals:
-    """`count` distinct candidates: the parameter sets in `first` as given, then those
-    `sampler` proposes; each scored by every estimator as it comes (the estimators
-    prepared on the first), the first estimator's score told back to the sampler (no
-    score is a failed trial; a population estimator's is known only at the end, too
-    late to tell). A proposal seen before is told its score again and not counted. ConfigError, before
-    any proposal, if the space holds fewer than `count`; and if the sampler keeps
-    proposing candidates seen before. With no estimators, `dataset` and `store` may
-    be None and nothing is told."""
+    """`count` distinct candidates of `search`: the parameter sets in `first` as given,
+    then those `sampler` proposes; each scored by every estimator as it comes (the
+    estimators prepared on the first), the first estimator's score told back to the
+    sampler (no score is a failed trial; a population estimator's is known only at the
+    end, too late to tell). A proposal seen before is told its score again and not
+    counted. ConfigError, before any proposal, if the space holds fewer than `count`;
+    and if the sampler keeps proposing candidates seen before. With no estimators,
+    `dataset` and `store` may be None and nothing is told."""
     from harness.search.params import suggest
 
-    capacity = _capacity(space, params)
-    if capacity is not None and count > capacity:
-        raise ConfigError(
-            f"{count:,} candidates asked of space {space.name}, which holds {capacity:,} "
-            f"distinct candidates; ask for at most {capacity:,}"
-        )
+    check_capacity(search, count, "count")
     study = _proposal_study(sampler)
-    told = estimators[0].name if estimators else None
+    queue = [dict(given) for given in first]
     configs: list[TrainConfig] = []
     values: list[dict[str, Any]] = []
-    index_of: dict[str, int] = {}
-    scores: list[float | None] = []  # the told estimator's, by candidate
-    queue = [dict(given) for given in first]
+    told: dict[str, float | None] = {}  # by candidate identity; None: nothing to tell
     # Coupon collecting: proposing all of a space of size m takes about m ln m draws.
     attempts, limit = 0, 1000 + 20 * count * max(1, int(math.log(max(count, 2))))
-    with _Scoring(estimators, dataset, store, total=count, progress=progress) as scoring:
+    with _Scorer(estimators, dataset, store, total=count, progress=progress) as scorer:
         while len(configs) < count:
             attempts += 1
             if attempts > limit:
                 raise ConfigError(
-                    f"proposed {attempts:,} candidates of space {space.name} and found only "
-                    f"{len(configs):,} distinct ones of the {count:,} asked for; ask for fewer"
+                    f"proposed {attempts:,} candidates of space {search.space.name} and found "
+                    f"only {len(configs):,} distinct ones of the {count:,} asked for; ask for fewer"
                 )
             trial = None if queue else study.ask()
-            chosen = queue.pop(0) if trial is None else suggest(trial, space, tuple(params))
-            config = trial_config(chosen)
+            chosen = queue.pop(0) if trial is None else suggest(trial, search.space, search.params)
+            config = search.trial_config(chosen)
             key = _identity(config)
-            if key not in index_of:
-                index_of[key] = len(configs)
+            if key not in told:
+                if not configs:  # a supernet trains (or loads) here, recorded as its own trial
+                    for estimator in estimators:
+                        estimator.prepare(dataset, config, store=store, progress=on_message)
                 configs.append(config)
                 values.append(chosen)
-                scores.append(None)
-                if estimators:
-                    for estimator in estimators if len(configs) == 1 else ():
-                        # A supernet trains (or loads) here, recorded as its own trial.
-                        estimator.prepare(dataset, config, store=store, progress=on_message)
-                    scores[-1] = scoring.add(config).get(told)
-            if trial is not None and estimators:
-                _tell(study, trial, scores[index_of[key]])
-    return Proposals(configs, values, scoring.finish())
+                told[key] = scorer.add(config).get(estimators[0].name) if estimators else None
+            if trial is not None:
+                _tell(study, trial, told[key])
+    return Proposals(configs, values, scorer.frame())
 
 
 def _proposal_study(sampler: optuna.samplers.BaseSampler) -> optuna.Study:
@@ -201,10 +188,7 @@ def sample_configs(
     import optuna
 
     sampler = optuna.samplers.RandomSampler(seed=seed)
-    proposals = propose_and_score(
-        sampler, search.space, search.params, search.trial_config, (), None, None, n, first=first
-    )
-    return proposals.configs
+    return propose_and_score(search, sampler, (), None, None, n, first=first).configs
 
 
 def _identity(config: TrainConfig) -> str:
@@ -289,17 +273,15 @@ def score_candidates(
     config first (stored and reused like any estimator; only those asked for get rows
     of their own), then it aggregates them, its key naming the population. Its
     seconds are its members' for that candidate: what the score costs."""
-    with _Scoring(estimators, dataset, store, total=len(configs), progress=progress) as scoring:
+    with _Scorer(estimators, dataset, store, total=len(configs), progress=progress) as scorer:
         for config in configs:
-            scoring.add(config)
-    return scoring.finish()
+            scorer.add(config)
+    return scorer.frame()
 
 
-class _Scoring:
-    """Candidates scored one at a time as they come, each network built once for all
-    estimators; the population estimators over all of them at the end. Its progress
-    bar shows from the first candidate (after the estimators' preparation) until the
-    `with` block ends."""
+class _Scorer:
+    """Scores candidates as they come (`add`), each network built once for every
+    estimator; the population estimators score them all at the end (`frame`)."""
 
     def __init__(
         self,
@@ -312,24 +294,24 @@ class _Scoring:
     ) -> None:
         from harness.estimate.base import PopulationEstimator
 
-        self.dataset, self.store = dataset, store
         self.groups = [e for e in estimators if isinstance(e, PopulationEstimator)]
-        self.asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
-        members = [m for g in self.groups for m in g.members]
-        self.needed = list({id(e): e for e in [*self.asked, *members]}.values())
         if self.groups and total < 2:
             raise ConfigError(
                 f"{self.groups[0].name} ranks candidates against each other: it needs at "
                 f"least 2 scored together, got {total}"
             )
+        asked = [e for e in estimators if not isinstance(e, PopulationEstimator)]
+        members = [m for group in self.groups for m in group.members]
+        self.asked = {id(e) for e in asked}
+        # Each estimator scored per candidate, with its rows (by id: a member may be asked for)
+        self.scored = {id(e): (e, []) for e in [*asked, *members]}
+        self.dataset, self.store = dataset, store
         self.configs: list[TrainConfig] = []
-        self.rows: list[dict[str, Any]] = []
-        self.member_rows: dict[int, list[dict[str, Any]]] = {id(e): [] for e in self.needed}
+        self.rows: list[dict[str, Any]] = []  # the asked estimators', in the order scored
         self.reused = 0
-        self.total, self.progress = total, progress
-        self.bar: Any = None
+        self.total, self.progress, self.bar = total, progress, None
 
-    def __enter__(self) -> _Scoring:
+    def __enter__(self) -> _Scorer:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -337,155 +319,132 @@ class _Scoring:
             self.bar.close()
 
     def add(self, config: TrainConfig) -> dict[str, float]:
-        """Score `config` by every estimator but the population ones; returns their
-        scores by estimator name (NaN where none)."""
+        """Scores `config` by every estimator but the population ones; returns their
+        scores by name (NaN where none)."""
         import torch
 
         from harness.estimate.proxies import initial_candidate
         from harness.measure import count_params, resolve_device
 
-        if self.bar is None:
-            self.bar = _bar(self.total, self.progress)
+        if self.bar is None:  # not before: the estimators' preparation has its own output
+            from tqdm.auto import tqdm
+
+            # Its rate is candidates per second: the number a cheap estimate is for.
+            self.bar = tqdm(
+                total=self.total,
+                desc="candidates",
+                unit="cand",
+                file=sys.stderr,
+                dynamic_ncols=True,
+                disable=not self.progress,
+            )
         started = time.perf_counter()
         candidate = initial_candidate(config, self.dataset)
-        build_seconds = time.perf_counter() - started
+        built = time.perf_counter() - started
         candidate_id = candidate_row(candidate, len(self.dataset.classes), self.store)
-        params = count_params(candidate.model)
+        shown = {"arch": candidate.architecture.name, "params": count_params(candidate.model)}
         device = resolve_device(config.device)
         out = {}
-        for estimator in self.needed:
+        for estimator, rows in self.scored.values():
             # Each estimator starts from the random state the build left (dropout draws
             # from it), as if it had built the network itself.
             with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-                row = _score_one(
+                row = self._recalled_or_recorded(
                     estimator,
                     config,
-                    self.dataset,
-                    self.store,
                     candidate_id,
-                    candidate,
-                    build_seconds,
+                    lambda e=estimator: _timed_score(e, config, self.dataset, candidate, built),
                 )
-            row.update(arch=candidate.architecture.name, params=params)
-            self.member_rows[id(estimator)].append(row)
-            if any(estimator is e for e in self.asked):
+            rows.append({**row, **shown})
+            if id(estimator) in self.asked:
                 self.reused += row["reused"]
-                self.rows.append(row)
+                self.rows.append(rows[-1])
                 out[estimator.name] = row["score"]
         self.configs.append(config)
         self.bar.set_postfix_str(f"{self.reused} scores reused", refresh=False)
         self.bar.update(1)
         return out
 
-    def finish(self) -> pd.DataFrame:
-        """Every row: the per-candidate estimators' in the order scored, then the
-        population estimators' over every candidate added."""
+    def frame(self) -> pd.DataFrame:
+        """Every row: the asked estimators' in the order scored, then each population
+        estimator's, keyed by the population (its sorted candidate ids)."""
         import pandas as pd
 
-        rows = list(self.rows)
+        from harness.store import config_hash
+
+        out = list(self.rows)
         for group in self.groups:
-            scored = [self.member_rows[id(m)] for m in group.members]
-            rows.extend(_aggregate(group, self.configs, scored, self.dataset, self.store))
-        return pd.DataFrame(rows, columns=list(SCORE_COLUMNS))
+            scored = [self.scored[id(member)][1] for member in group.members]
+            ids = [row["candidate_id"] for row in scored[0]]
+            population = {
+                "candidates": len(ids),
+                "population": config_hash({"ids": sorted(ids)})[:16],
+            }
+            named = zip(group.members, scored, strict=True)
+            values = group.aggregate({m.name: [r["score"] for r in rows] for m, rows in named})
+            for i, config in enumerate(self.configs):
+                own = [rows[i] for rows in scored]  # each member's row of this candidate
+                seconds = math.fsum(float(row["seconds"] or 0.0) for row in own)
+                row = self._recalled_or_recorded(
+                    group,
+                    config,
+                    ids[i],
+                    lambda score=values[i], seconds=seconds: (score, seconds),
+                    population,
+                )
+                out.append({**row, "arch": own[0]["arch"], "params": own[0]["params"]})
+        return pd.DataFrame(out, columns=list(SCORE_COLUMNS))
+
+    def _recalled_or_recorded(
+        self,
+        estimator: Estimator,
+        config: TrainConfig,
+        candidate_id: int,
+        compute: Callable[[], tuple[float | None, float | None]],
+        population: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """`estimator`'s row of the candidate: read back where stored with the same key
+        (data, seed where it matters, settings), else computed (score, seconds) and stored."""
+        key = {
+            "data_fingerprint": self.dataset.fingerprint,
+            "seed": config.seed if estimator.seeded else None,
+            "settings": {**estimator.settings(), **(population or {})},
+        }
+        found = self.store.find_estimate(candidate_id, estimator.name, **key)
+        reused = found is not None
+        if reused:
+            score, seconds = found["score"], found["seconds"]
+        else:
+            score, seconds = compute()
+            self.store.record_estimate(
+                candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key
+            )
+        return {
+            "candidate_id": candidate_id,
+            "estimator": estimator.name,
+            "score": math.nan if score is None or not math.isfinite(score) else float(score),
+            "seconds": seconds,
+            "reused": reused,
+        }
 
 
-def _estimate_key(estimator: Estimator, config: TrainConfig, dataset: Dataset) -> dict[str, Any]:
-    return {
-        "data_fingerprint": dataset.fingerprint,
-        "seed": config.seed if estimator.seeded else None,
-        "settings": estimator.settings(),
-    }
-
-
-def _score_one(
+def _timed_score(
     estimator: Estimator,
     config: TrainConfig,
     dataset: Dataset,
-    store: Store,
-    candidate_id: int,
     candidate: Candidate,
     build_seconds: float,
-) -> dict[str, Any]:
+) -> tuple[float, float]:
+    """`estimator`'s score of the built candidate and what it cost on its own."""
     from harness.estimate.proxies import Proxy
 
-    key = _estimate_key(estimator, config, dataset)
-    found = store.find_estimate(candidate_id, estimator.name, **key)
-    if found is not None:
-        return _row(candidate_id, estimator.name, found["score"], found["seconds"], True)
     started = time.perf_counter()
     estimator.last_seconds = None
     if isinstance(estimator, Proxy):
         score = estimator.score_built(config, dataset, candidate)
-        # What the score costs on its own: its network's build as well.
-        seconds = build_seconds + time.perf_counter() - started
+        started -= build_seconds  # alone, it would have built the network too
     else:
         score = estimator.score(config, dataset)
-        seconds = time.perf_counter() - started
     if estimator.last_seconds is not None:
-        seconds = estimator.last_seconds
-    store.record_estimate(
-        candidate_id, estimator.name, score, seconds=seconds, device=config.device, **key
-    )
-    return _row(candidate_id, estimator.name, score, seconds, False)
-
-
-def _row(
-    candidate_id: int, estimator: str, score: float | None, seconds: float | None, reused: bool
-) -> dict[str, Any]:
-    return {
-        "candidate_id": candidate_id,
-        "estimator": estimator,
-        "score": math.nan if score is None or not math.isfinite(score) else float(score),
-        "seconds": seconds,
-        "reused": reused,
-    }
-
-
-def _aggregate(
-    group: PopulationEstimator,
-    configs: Sequence[TrainConfig],
-    scored: Sequence[Sequence[dict[str, Any]]],
-    dataset: Dataset,
-    store: Store,
-) -> list[dict[str, Any]]:
-    """The group's row for every config, from its members' rows (`scored[m][i]`: member
-    m's row of config i); stored under a key that names the population (its sorted
-    candidate ids), read back where stored with that key."""
-    from harness.store import config_hash
-
-    ids = [row["candidate_id"] for row in scored[0]]
-    population = {"candidates": len(ids), "population": config_hash({"ids": sorted(ids)})[:16]}
-    named = zip(group.members, scored, strict=True)
-    values = group.aggregate({m.name: [r["score"] for r in rows] for m, rows in named})
-    out = []
-    for i, config in enumerate(configs):
-        key = _estimate_key(group, config, dataset)
-        key["settings"] = {**key["settings"], **population}
-        seconds = math.fsum(float(rows[i]["seconds"] or 0.0) for rows in scored)
-        found = store.find_estimate(ids[i], group.name, **key)
-        if found is not None:
-            row = _row(ids[i], group.name, found["score"], found["seconds"], True)
-        else:
-            store.record_estimate(
-                ids[i], group.name, values[i], seconds=seconds, device=config.device, **key
-            )
-            row = _row(ids[i], group.name, values[i], seconds, False)
-        row.update(arch=scored[0][i]["arch"], params=scored[0][i]["params"])
-        out.append(row)
-    return out
-
-
-def _bar(total: int, enabled: bool) -> Any:
-    import sys
-
-    from tqdm.auto import tqdm
-
-    # tqdm's rate is candidates per second: the number a cheap estimate is for.
-    return tqdm(
-        total=total,
-        desc="candidates",
-        unit="cand",
-        file=sys.stderr,
-        dynamic_ncols=True,
-        disable=not enabled,
-    )
+        return score, estimator.last_seconds
+    return score, time.perf_counter() - started
