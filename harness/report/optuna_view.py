@@ -29,7 +29,6 @@ class OptunaView:
     study: str
     figures: list[tuple[str, Any]] = field(default_factory=list)  # (title, go.Figure)
     note: str | None = None
-    n_complete: int = 0
 
 
 def _has_optuna_tables(engine: Engine) -> bool:
@@ -65,7 +64,6 @@ def optuna_view(store: Store, name: str, objectives: list[str] | None = None) ->
         return view
 
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    view.n_complete = len(complete)
     if len(complete) < MIN_TRIALS:
         view.note = (
             f"Optuna study {name!r} has {len(complete)} complete trial(s); "

@@ -163,10 +163,6 @@ class SearchSpace:
             self.kind, self.depths, self.letters or _known_letters(), self.choices, self.counts
         )
 
-    def position_names(self) -> list[str]:
-        """Optuna parameter names of the block positions: b01, b02, ... (sortable)."""
-        return self.encoding.names() if self.kind == "positions" else []
-
     def arch_from_params(self, params: Mapping[str, Any]) -> str:
         """The architecture a trial's parameters name: canonical string, or a choice as written."""
         return self.encoding.arch(params)
