@@ -211,3 +211,12 @@ def test_a_space_cannot_search_the_seed_and_repeats_stay_in_the_seed_range(tmp_p
     assert RunPlan.resolve(settings(str(plain), url, seed=last - 1, repeats=2)).settings.seed
     with pytest.raises(ConfigError, match=f"--seed {last} with 2 seeds would pass the last seed"):
         RunPlan.resolve(settings(str(plain), url, seed=last, repeats=2))
+
+
+def test_the_default_database_folder_is_made_for_optuna_too(choices_space, tmp_path, monkeypatch):
+    # `harness run` from a folder without results/: our store makes it, Optuna cannot.
+    from harness.store.engine import DEFAULT_DB_URL
+
+    monkeypatch.chdir(tmp_path)
+    result = run_search(settings(choices_space, DEFAULT_DB_URL))
+    assert result.n_trials == 3 and (tmp_path / "results" / "harness.db").is_file()

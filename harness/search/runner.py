@@ -155,7 +155,8 @@ def run_search(
         )
     if dataset is None:
         dataset = load_trial_dataset(search.data)
-    with Store(settings.url) as store:
+    # Our tables first: Optuna's storage cannot make the default results/ folder.
+    with Store(settings.url).prepare() as store:
         study, on_stale = open_study(search, store, create=True)
         prepare(search, store, study)
         if before_trials is not None:
