@@ -58,6 +58,20 @@ def optuna_trials(url: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name="t", storage=url).trials
 
 
+def fail_on_flops_count(monkeypatch, call: int, error: BaseException) -> None:
+    """The `call`-th FLOPs count of the run raises `error` (a trial stopped midway)."""
+    real = harness.trial.count_flops
+    calls = [0]
+
+    def failing(*args, **kwargs):
+        calls[0] += 1
+        if calls[0] == call:
+            raise error
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(harness.trial, "count_flops", failing)
+
+
 def test_repeats_are_trials_of_the_study_and_a_rerun_adds_none(choices_space, tmp_path, capsys):
     url = f"sqlite:///{tmp_path}/h.db"
     chosen = settings(choices_space, url, repeats=2, progress=True)
@@ -101,16 +115,7 @@ def test_repeats_are_trials_of_the_study_and_a_rerun_adds_none(choices_space, tm
 def test_a_trial_stopped_by_ctrl_c_is_measured_by_the_next_run(
     choices_space, tmp_path, monkeypatch
 ):
-    real = harness.trial.count_flops
-    calls = [0]
-
-    def interrupted_once(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == 2:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(harness.trial, "count_flops", interrupted_once)
+    fail_on_flops_count(monkeypatch, 2, KeyboardInterrupt())
     url = f"sqlite:///{tmp_path}/h.db"
     with pytest.raises(KeyboardInterrupt):
         run_search(settings(choices_space, url))
@@ -146,16 +151,7 @@ def test_a_trial_an_environment_error_stopped_is_measured_by_the_next_run(
 ):
     # skip_if_exists counts a failed trial as there: a store or data error must not
     # leave a row of the table out of every later run.
-    real = harness.trial.count_flops
-    calls = [0]
-
-    def store_down_once(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == 2:
-            raise StoreError("the database went away")
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(harness.trial, "count_flops", store_down_once)
+    fail_on_flops_count(monkeypatch, 2, StoreError("the database went away"))
     url = f"sqlite:///{tmp_path}/h.db"
     with pytest.raises(StoreError):
         run_search(settings(choices_space, url))
@@ -175,16 +171,7 @@ def test_a_grid_point_stopped_last_is_measured_by_the_next_run(tmp_path, monkeyp
     path.write_text(
         "[skeleton]\ndepths = [1, 1]\nwidths = [16, 32]\n[architecture]\npositions = ['R', 'I']\n"
     )
-    real = harness.trial.count_flops
-    calls = [0]
-
-    def interrupted_last(*args, **kwargs):
-        calls[0] += 1
-        if calls[0] == 4:
-            raise KeyboardInterrupt
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(harness.trial, "count_flops", interrupted_last)
+    fail_on_flops_count(monkeypatch, 4, KeyboardInterrupt())
     url = f"sqlite:///{tmp_path}/h.db"
     chosen = settings(str(path), url, trials=6, sampler="grid")
     with pytest.raises(KeyboardInterrupt):
