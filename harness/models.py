@@ -229,7 +229,13 @@ def _check_timm_name(name: str) -> None:
 
 
 class BlockSequenceNet(nn.Module):
-    """Stem, stages of registry blocks, head. Returns logits."""
+    """Stem, stages of registry blocks, head. Returns logits.
+
+    It has timm's model interface (`forward_features`, `forward_head`,
+    `get_classifier`, `reset_classifier`, `num_classes`, `num_features`,
+    `head_hidden_size`, `pretrained_cfg`), so timm's scripts can train, fine-tune
+    and benchmark it; `harness.timm_model` registers it as `harness_blockseq`.
+    """
 
     def __init__(self, architecture: Architecture, skeleton: Skeleton) -> None:
         super().__init__()
@@ -251,15 +257,82 @@ class BlockSequenceNet(nn.Module):
             stages.append(nn.Sequential(*layers))
         self.stages = nn.Sequential(*stages)
         self.num_features = chs
+        self.num_classes = skeleton.num_classes
         self.head = _make_head(skeleton, chs)
+        # What the classifier reads: the pooled features, or the paper head's last hidden layer.
+        self.head_hidden_size = self.get_classifier().in_features
+        self.pretrained_cfg = self.default_cfg = self._pretrained_cfg()
         init_network(self.stem, self.stages, skeleton.init)
 
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """Stem and stages: the last feature map, unpooled."""
+        return self.stages(self.stem(x))
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """The head on a feature map; `pre_logits` stops before the final classifier."""
+        for module in self._pre_logits_modules():
+            x = module(x)
+        return x if pre_logits else self.get_classifier()(x)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.head(self.stages(self.stem(x)))
+        return self.forward_head(self.forward_features(x))
 
     def predict_proba(self, x: torch.Tensor) -> torch.Tensor:
         logits = self(x)
         return torch.sigmoid(logits) if self.output_activation == "sigmoid" else logits.softmax(-1)
+
+    def get_classifier(self) -> nn.Module:
+        """The final classifier layer (`nn.Identity` after `reset_classifier(0)`)."""
+        return self._classifier_holder()[-1]
+
+    def reset_classifier(self, num_classes: int, global_pool: str | None = None) -> None:
+        """A new final classifier for `num_classes` (0: none, the model returns pre-logits).
+
+        The paper head keeps its hidden layers: only its last Dense layer is replaced,
+        as timm's models keep theirs. The networks pool by average only.
+        """
+        if global_pool not in (None, "avg"):
+            raise ModelError(f"global_pool must be 'avg' (the only pooling), got {global_pool!r}")
+        old = self.get_classifier()
+        new: nn.Module = nn.Identity()
+        if num_classes > 0:
+            weight = next(self.parameters())
+            new = nn.Linear(self.head_hidden_size, num_classes)
+            new.to(device=weight.device, dtype=weight.dtype)
+        new.train(old.training)
+        self._classifier_holder()[-1] = new
+        self.num_classes = num_classes
+        self.pretrained_cfg = self.default_cfg = {**self.pretrained_cfg, "num_classes": num_classes}
+
+    def _classifier_holder(self) -> nn.Sequential:
+        """The Sequential whose last module is the classifier: the paper head nests its own."""
+        last = self.head[-1]
+        return last if isinstance(last, nn.Sequential) else self.head
+
+    def _pre_logits_modules(self) -> list[nn.Module]:
+        holder = self._classifier_holder()
+        nested = list(holder)[:-1] if holder is not self.head else []
+        return [*list(self.head)[:-1], *nested]
+
+    def _pretrained_cfg(self) -> dict[str, Any]:
+        """timm's data and head config: images as the harness feeds them (floats in
+        [0, 1], no mean/std normalisation, resized bilinearly, no crop)."""
+        from timm.models import PretrainedCfg
+
+        channels = self.skeleton.input_shape[0]
+        classifier = next(n for n, m in self.named_modules() if m is self.get_classifier())
+        return PretrainedCfg(
+            architecture="harness_blockseq",
+            input_size=self.skeleton.input_shape,
+            interpolation="bilinear",
+            crop_pct=1.0,
+            mean=(0.0,) * channels,
+            std=(1.0,) * channels,
+            num_classes=self.num_classes,
+            pool_size=self.architecture.stages[-1].out_hw,
+            first_conv="stem.0",
+            classifier=classifier,
+        ).to_dict()
 
 
 def _make_stem(stride: int, in_chs: int, width: int) -> nn.Module:
