@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Constraints",
+    "KeepWeights",
     "TrialOutcome",
     "TrialRecord",
     "candidate_for",
@@ -85,6 +86,12 @@ class TrialOutcome:
     result: TrainResult | None = None
     config: dict[str, Any] = field(default_factory=dict)
     class_names: list[str] = field(default_factory=list)
+
+
+# Called once a trial completed, with its network (holding the best-validation
+# weights), its outcome (accuracies, recorded config) and its data: how a search keeps
+# the weights (harness.search.keep). `harness train` and other callers pass none.
+KeepWeights = Callable[[torch.nn.Module, "TrialOutcome", "Dataset"], None]
 
 
 class _Pruned(Exception):
@@ -191,6 +198,7 @@ def run_trial(
     constraints: Constraints | None = None,
     measure_latency: bool = True,
     study_fields: dict[str, Any] | None = None,
+    keep_weights: KeepWeights | None = None,
 ) -> TrialOutcome:
     """Train `config` once and record it in `store` under `study`.
 
@@ -198,6 +206,10 @@ def run_trial(
     there records the trial as pruned (its curves kept) and returns. NaN loss
     and out-of-memory errors are recorded as failed and returned, so a search
     goes on. KeyboardInterrupt is recorded as interrupted and re-raised.
+
+    `keep_weights` runs once the trial completed, before its row is finished; if it
+    fails (a full disk, an unreachable bucket) the trial still completes, and its
+    reason and stderr say that the weights were not kept.
     """
     if dataset is None:
         dataset = load_trial_dataset(config.data)
@@ -263,7 +275,7 @@ def run_trial(
     try:
         _measure_and_train(
             outcome, candidate, config, dataset, device, record, candidate_id,
-            constraints, measure_latency, on_epoch, progress,
+            constraints, measure_latency, on_epoch, progress, keep_weights,
         )  # fmt: skip
     except KeyboardInterrupt:
         _finish(record, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
@@ -308,6 +320,7 @@ def _measure_and_train(
     want_latency: bool,
     on_epoch: Callable[[EpochMetrics], None] | None,
     progress: bool,
+    keep_weights: KeepWeights | None = None,
 ) -> None:
     if want_latency or (constraints is not None and constraints.needs_latency):
         latency = measure_latency(
@@ -356,6 +369,8 @@ def _measure_and_train(
         if result.stopped_early
         else None
     )
+    if keep_weights is not None:
+        reason = _keep(keep_weights, candidate.model, outcome, dataset, reason)
     outcome.reason = reason
     record.finish(
         "complete",
@@ -374,6 +389,29 @@ def _measure_and_train(
         test_predictions=result.test.predictions or None,
         test_targets=result.test.targets or None,
     )
+
+
+def _keep(
+    keep_weights: KeepWeights,
+    model: torch.nn.Module,
+    outcome: TrialOutcome,
+    dataset: Dataset,
+    reason: str | None,
+) -> str | None:
+    """Run `keep_weights`; its failure is said on stderr and added to the trial's reason,
+    never allowed to lose the trial's result."""
+    from harness.errors import HarnessError
+
+    try:
+        keep_weights(model, outcome, dataset)
+    except Exception as error:  # disk full, S3 refused, a bug: the result stays
+        text = str(error) if isinstance(error, HarnessError) else (
+            f"{type(error).__name__}: {first_line(error)}"
+        )  # fmt: skip
+        note = f"weights not kept: {text}"
+        print(f"harness: trial {outcome.trial_id}: {note}", file=sys.stderr)
+        return f"{reason}; {note}" if reason else note
+    return reason
 
 
 def candidate_key(candidate: Candidate) -> dict[str, Any]:

@@ -296,7 +296,22 @@ def fresh_postgres_url(postgres_server: PostgresServer) -> Iterator[str]:
     postgres_server.drop_database(dbname)
 
 
-# --- Dataset cache ----------------------------------------------------------------------
+# --- Dataset cache and artifacts -------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Searches keep weights (`--keep-weights top`) in $HARNESS_ARTIFACTS: one folder per
+    test session, never results/artifacts under the working directory (a PostgreSQL
+    database has no folder of its own to put them beside)."""
+    folder = tmp_path_factory.mktemp("harness-artifacts")
+    previous = os.environ.get("HARNESS_ARTIFACTS")
+    os.environ["HARNESS_ARTIFACTS"] = str(folder)
+    yield folder
+    if previous is None:
+        os.environ.pop("HARNESS_ARTIFACTS", None)
+    else:
+        os.environ["HARNESS_ARTIFACTS"] = previous
 
 
 @pytest.fixture(scope="session", autouse=True)

@@ -7,6 +7,7 @@ import sys
 import time
 from typing import TYPE_CHECKING
 
+from harness.artifacts import ARTIFACTS_ENV_VAR, KEEP_POLICIES
 from harness.commands import argtypes
 from harness.commands._search_args import add_budget_arg, settings_from_args
 from harness.commands._training import add_training_args
@@ -101,6 +102,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="worker processes on this machine (one per GPU on CUDA, a share of cores on CPU), "
         f"1 to {argtypes.usable_cores()} here",
+    )
+    parser.add_argument(
+        "--keep-weights",
+        choices=KEEP_POLICIES,
+        default="top",
+        help="whose best-validation weights are kept (safetensors, as Optuna artifacts that "
+        "optuna-dashboard lists): top (default) the leaderboard's best --top rows and the "
+        "named orderings, named only those, all, or none",
+    )
+    parser.add_argument(
+        "--artifacts",
+        metavar="LOCATION",
+        help="where the weights go: a folder, s3://BUCKET (boto3) or gs://BUCKET "
+        f"(default: ${ARTIFACTS_ENV_VAR}, else artifacts/ beside the SQLite database, "
+        "else results/artifacts)",
     )
     add_db_arg(parser)
     parser.add_argument(
@@ -205,6 +221,8 @@ def run_settings(args: argparse.Namespace) -> SearchSettings:
         grace_s=3 * args.heartbeat,
         progress=not (args.no_progress or args.json),
         folds=args.folds or 1,
+        keep_weights=args.keep_weights,
+        artifacts=args.artifacts,
     )
 
 
@@ -223,6 +241,7 @@ def run(args: argparse.Namespace) -> int:
     from harness.search.study import study_algorithms
 
     study_algorithms(search)  # nsga2 for one objective, a grid too large: refused here
+    _check_artifacts(settings)  # a file for a folder, s3:// without boto3: refused here
     Store(settings.url).close()  # an unreachable database: one error line, before anything else
     device, dataset = _check_device_and_data(search)
     # Printed even with --quiet: the thread count explains most "why is it slower here".
@@ -253,6 +272,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"trials recorded: {counts}")
     if result.pareto:
         print(f"* on the Pareto front of {objectives}")
+    if settings.keep_weights != "none":
+        print(f"weights: {weights_text(result)}")
     report = None if args.no_report else _write_report(result.url, settings.url, result.study)
     print(f"\ndatabase: {result.url}  (harness trials --study {result.study})")
     if settings.url.startswith("sqlite"):
@@ -261,6 +282,31 @@ def run(args: argparse.Namespace) -> int:
         print(f"report: {report}")
     print(f"wall time: {_duration(time.perf_counter() - started)}")
     return 0
+
+
+def _check_artifacts(settings: SearchSettings) -> None:
+    if settings.keep_weights == "none":
+        return
+    from harness.artifacts import artifact_store, resolve_location
+
+    location = resolve_location(settings.artifacts, settings.url)
+    if location.startswith(("s3://", "gs://")):
+        artifact_store(location)  # the client library is there (the bucket is not checked)
+        return
+    from pathlib import Path
+
+    from harness.errors import ConfigError
+
+    path = Path(location)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--artifacts {path} is a file, not a folder")
+
+
+def weights_text(result: SearchResult) -> str:
+    """'5 trials' best-validation weights kept in LOCATION (harness export TRIAL)'."""
+    kept = result.weights.get("kept", 0)
+    noun = "trial's" if kept == 1 else "trials'"
+    return f"{kept} {noun} best-validation weights kept as Optuna artifacts in {result.artifacts}"
 
 
 def _check_device_and_data(search: RunPlan) -> tuple[str, Dataset]:
@@ -317,6 +363,7 @@ def _print_json(
         "leaderboard": json.loads(result.leaderboard.to_json(orient="records")),
         "pareto_trial_ids": list(result.pareto),
         "report": None if report is None else str(report),
+        "weights": {**result.weights, "artifacts": result.artifacts},
         "workers": settings.workers,
         "threads": used_threads(settings),
         "wall_s": round(seconds, 3),

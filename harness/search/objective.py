@@ -67,6 +67,9 @@ class Objective:
         self.dataset = dataset
         self.constraints = constraints
         self.progress = progress
+        from harness.search.keep import WeightsKeeper
+
+        self.keeper = WeightsKeeper(search, store)
 
     def __call__(self, trial: optuna.Trial) -> float | list[float]:
         import optuna
@@ -115,6 +118,7 @@ class Objective:
                 constraints=self.constraints,
                 measure_latency=search.settings.measure_latency,
                 study_fields=search.study_fields(),
+                keep_weights=self.keeper.hook(trial),
             )
         except ModelError as error:
             # This candidate cannot be built for this data (e.g. a stem too big for
@@ -156,6 +160,8 @@ class Objective:
             "reused": outcome.reused,
             "reason": outcome.reason,
         }
+        if outcome.reused and outcome.status == "complete":
+            self.keeper.keep_reused(trial, outcome)
         if outcome.reused and single:
             # The pruner compares curves: give it the stored one.
             for metrics in outcome.epochs:

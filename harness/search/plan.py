@@ -50,6 +50,13 @@ class RunPlan:
 
     @classmethod
     def resolve(cls, settings: SearchSettings) -> RunPlan:
+        from harness.artifacts import KEEP_POLICIES
+
+        if settings.keep_weights not in KEEP_POLICIES:
+            raise ConfigError(
+                f"--keep-weights must be one of {', '.join(KEEP_POLICIES)}, "
+                f"got {settings.keep_weights!r}"
+            )
         space = load_space(settings.space)
         budget = get_budget(settings.budget)
         overrides = dict(settings.overrides)

@@ -63,6 +63,10 @@ class SearchResult:
     repeated: int = 0
     seconds: float = 0.0
     statuses: dict[str, int] = field(default_factory=dict)  # our trials of the study, by status
+    # Weights settled at the end (harness.search.keep): uploaded, deleted, copied; and
+    # `kept`, the study's trials whose weights are artifacts, and where they are.
+    weights: dict[str, int] = field(default_factory=dict)
+    artifacts: str = ""
 
 
 def _constraints(settings: SearchSettings) -> Any:
@@ -141,6 +145,7 @@ def run_search(
     `before_trials` queues trials of its own once the study is ready: a ranking
     strategy's top K (`harness.strategy.ranked_search`, which sits above this package
     and the estimators it needs)."""
+    from harness.search.keep import WeightsKeeper
     from harness.search.leaderboard import leaderboard, pareto_store_ids
     from harness.search.progress import Progress
     from harness.store import Store
@@ -178,8 +183,15 @@ def run_search(
         repeated = run_repeats(search, store, study, dataset)
         pareto = pareto_store_ids(study)
         board = leaderboard(store, search, study)
-        statuses = store.trials_frame(study=search.study)["status"].value_counts()
+        frame = store.trials_frame(study=search.study)
+        keeper = WeightsKeeper(search, store)
+        weights = keeper.settle(study, board)
+        links = store.weights_links(frame["trial_id"])
+        weights["kept"] = sum(link["removed_at"] is None for link in links.values())
+        statuses = frame["status"].value_counts()
         return SearchResult(
+            weights=weights,
+            artifacts=keeper.location,
             statuses={str(k): int(v) for k, v in statuses.items()},
             study=search.study,
             url=store.url,

@@ -42,6 +42,12 @@ class SearchSettings:
     # `candidates` (None -> `trials`) are scored and only the best `top` are trained.
     strategy: str = "train"
     candidates: int | None = None
+    # Whose best-validation weights are kept as Optuna artifacts (harness.search.keep):
+    # all, top (the leaderboard's best `top` rows and the named architectures), named, none.
+    keep_weights: str = "top"
+    # The artifact store: a folder, s3://bucket or gs://bucket; None: $HARNESS_ARTIFACTS,
+    # else artifacts/ beside the SQLite database (harness.artifacts.resolve_location).
+    artifacts: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(dataclasses.asdict(self))

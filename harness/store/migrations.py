@@ -22,7 +22,8 @@ harness shares). Another program's file gets no tables and keeps its journal mod
 Read-only commands (`Store(create=False)`) never migrate: they read a database
 of version `OLDEST_READABLE` or newer as it is, so a step after that version
 must not drop or rename anything the reads use (2 -> 3 only swaps an index, 3 -> 4
-only adds a table: reading estimates from a version-3 file finds none).
+only adds a table: reading estimates from a version-3 file finds none; 4 -> 5 the
+same for weights links).
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ __all__ = [
     "schema_version",
 ]
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 OLDEST_READABLE = 2
 
 
@@ -86,11 +87,19 @@ def _add_estimates(connection: Connection) -> None:
     Estimate.__table__.create(connection)
 
 
+def _add_weights(connection: Connection) -> None:
+    """4 -> 5: the table linking trials to their kept weights (Optuna artifacts)."""
+    from harness.store.models import WeightsLink
+
+    WeightsLink.__table__.create(connection)
+
+
 # STEPS[v] upgrades a version-v database to v + 1 (v >= 1; version 0 is created fresh).
 STEPS: dict[int, Callable[[Connection], None]] = {
     1: _add_test_predictions,
     2: _reuse_index,
     3: _add_estimates,
+    4: _add_weights,
 }
 
 # The tables of Optuna's RDBStorage (optuna/storages/_rdb/models.py; a test compares

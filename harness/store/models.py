@@ -42,6 +42,7 @@ __all__ = [
     "Meta",
     "Study",
     "Trial",
+    "WeightsLink",
     "utcnow",
 ]
 
@@ -213,3 +214,25 @@ class Estimate(Base):
     settings_hash: Mapped[str] = mapped_column(String(64))
     device: Mapped[str | None]
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class WeightsLink(Base):
+    """Where a trial's best-validation weights were kept (schema 5): an artifact of
+    Optuna's artifact store at `location` (a folder, s3://bucket, gs://bucket), the file
+    `filename` with this SHA-256 and size. A trial reused in another study shares the
+    artifact of the trial it copies. `removed_at` is set when `harness clean` removed the
+    artifact (its Optuna study was deleted): the row stays, so that export can say so."""
+
+    __tablename__ = "harness_weights"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    trial_id: Mapped[int] = mapped_column(
+        ForeignKey("harness_trials.id", ondelete="CASCADE"), unique=True
+    )
+    artifact_id: Mapped[str] = mapped_column(String(64), index=True)
+    location: Mapped[str] = mapped_column(Text)
+    filename: Mapped[str]
+    sha256: Mapped[str] = mapped_column(String(64))
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    removed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)

@@ -7,7 +7,8 @@
 
 One class, composed of one module per job: opening and transactions
 (`harness.store.base`), writes (`writes`), single-trial reads (`reads`),
-pandas frames (`frames`) and cheap estimates of candidates (`estimates`).
+pandas frames (`frames`), cheap estimates of candidates (`estimates`) and where
+trials kept their weights (`weights_links`).
 """
 
 from __future__ import annotations
@@ -16,10 +17,11 @@ from harness.store.estimates import Estimates
 from harness.store.frames import Frames
 from harness.store.reads import Reads
 from harness.store.values import config_hash, plain
+from harness.store.weights_links import WeightsLinks
 from harness.store.writes import Writes
 
 __all__ = ["Store", "config_hash", "plain"]
 
 
-class Store(Writes, Reads, Frames, Estimates):
+class Store(Writes, Reads, Frames, Estimates, WeightsLinks):
     """The results database at one URL; see `StoreBase` for opening and read-only mode."""

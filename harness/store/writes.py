@@ -15,6 +15,7 @@ from harness.store.kinds import CANDIDATE_KINDS, FAMILIES, TRIAL_STATUSES
 from harness.store.liveness import this_worker, worker_gone
 from harness.store.models import Candidate, Epoch, Latency, Study, Trial, utcnow
 from harness.store.values import config_hash, json_hash, to_float, to_int, to_json
+from harness.store.weights_links import copy_weights_link
 
 __all__ = ["Writes"]
 
@@ -184,7 +185,7 @@ class Writes(StoreBase):
     def copy_trial(
         self, trial_id: int, *, study_id: int, optuna_trial_number: int | None = None
     ) -> int:
-        """A copy of a finished trial (its results and epochs) recorded under another
+        """A copy of a finished trial (its results, epochs and weights link) recorded under another
         study; returns the new id. A result reused from another study then counts in
         this study's leaderboard and comparisons like one trained for it."""
 
@@ -209,6 +210,7 @@ class Writes(StoreBase):
                 row = {c.key: getattr(epoch, c.key) for c in Epoch.__table__.columns}
                 row.pop("id")
                 session.add(Epoch(**{**row, "trial_id": copy.id}))
+            copy_weights_link(session, trial_id, copy.id)  # the copy shares the weights
             return copy.id
 
         return self._write(work, what=f"cannot copy trial {trial_id}")

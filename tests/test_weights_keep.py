@@ -1,0 +1,372 @@
+"""`--keep-weights`: each trial's best-validation weights kept as Optuna artifacts, linked
+to the Optuna trial (or study) and to our trial row, read back by `trial_weights`."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import textwrap
+from pathlib import Path
+
+import optuna
+import pytest
+import torch
+
+from harness.artifacts import (
+    artifact_store,
+    default_location,
+    resolve_location,
+    staging_dir,
+    trial_weights,
+    weights_status,
+)
+from harness.config import TrainConfig
+from harness.errors import ConfigError
+from harness.grammar import resolve
+from harness.search import SearchSettings, run_search
+from harness.search import keep as keep_module
+from harness.search.study import STORE_ID_ATTR
+from harness.store import Store
+from harness.trial import candidate_for, load_trial_dataset
+from harness.weights import WeightsError, load_into
+
+DATA = "synthetic?n=300&size=16"
+SPACE = """
+description = "tiny test space"
+[skeleton]
+depths = [2, 2]
+widths = [16, 32]
+[architecture]
+positions = ["R", "I"]
+enqueue = ["alternated", "RI", "IR"]
+"""
+NAMED = {resolve(name, (2, 2)).canonical for name in ("alternated", "RI", "IR")}
+
+
+@pytest.fixture
+def space(tmp_path: Path) -> str:
+    path = tmp_path / "tiny.toml"
+    path.write_text(textwrap.dedent(SPACE))
+    return str(path)
+
+
+def settings(space: str, tmp_path: Path, **changes) -> SearchSettings:
+    values = dict(
+        space=space,
+        url=f"sqlite:///{tmp_path}/h.db",
+        study="t",
+        budget="short",  # one seed per named ordering
+        data=DATA,
+        trials=4,
+        overrides={"epochs": 1, "batch_size": 32, "max_batches": 2,
+                   "skeleton": {"width_mult": 0.125}},
+        progress=False,
+        measure_latency=False,
+        # Random, seed 0: the one sampled trial is a network of its own (RI|RR), not
+        # a named one again (TPE's first pick here repeats one, which is then reused).
+        sampler="random",
+        artifacts=str(tmp_path / "artifacts"),
+    )  # fmt: skip
+    values.update(changes)
+    return SearchSettings(**values)
+
+
+def links(url: str, study: str = "t") -> dict[int, dict]:
+    with Store(url) as store:
+        frame = store.trials_frame(study=study)
+        return store.weights_links(frame["trial_id"])
+
+
+def trials_by_store_id(url: str, study: str = "t") -> dict[int, optuna.trial.FrozenTrial]:
+    found = optuna.load_study(study_name=study, storage=url)
+    return {t.user_attrs[STORE_ID_ATTR]: t for t in found.trials if STORE_ID_ATTR in t.user_attrs}
+
+
+def artifact_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.iterdir() if p.is_file()) if folder.is_dir() else []
+
+
+@pytest.fixture
+def captured(monkeypatch) -> dict[int, dict[str, torch.Tensor]]:
+    """The state dict each trial handed to the keeper, by our trial id."""
+    seen: dict[int, dict[str, torch.Tensor]] = {}
+    real = keep_module.save_trial_weights
+
+    def capture(state_dict, folder, trial_id, metadata):
+        seen[trial_id] = {k: v.detach().clone() for k, v in state_dict.items()}
+        return real(state_dict, folder, trial_id, metadata)
+
+    monkeypatch.setattr(keep_module, "save_trial_weights", capture)
+    return seen
+
+
+def test_all_keeps_every_trial_as_an_artifact_of_its_optuna_trial(space, tmp_path, captured):
+    chosen = settings(space, tmp_path, keep_weights="all")
+    result = run_search(chosen)
+    url = chosen.url
+    kept = links(url)
+    study = optuna.load_study(study_name="t", storage=url)
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 4
+    # A sampled trial may repeat a named one: its row is reused, not retrained.
+    assert set(kept) == {t.user_attrs[STORE_ID_ATTR] for t in complete}
+    assert len(kept) == result.weights["kept"]
+    store_folder = tmp_path / "artifacts"
+    for frozen in complete:
+        trial_id = frozen.user_attrs[STORE_ID_ATTR]
+        (meta,) = optuna.artifacts.get_all_artifact_meta(frozen, storage=study._storage)
+        assert meta.filename == f"trial-{trial_id}-model.safetensors"
+        assert frozen.user_attrs["weights"] == "kept"
+        # Downloaded through Optuna: the bytes that were recorded.
+        target = tmp_path / f"down-{frozen.number}.safetensors"
+        optuna.artifacts.download_artifact(
+            artifact_store=artifact_store(str(store_folder)),
+            artifact_id=meta.artifact_id,
+            file_path=str(target),
+        )
+        data = target.read_bytes()
+        assert hashlib.sha256(data).hexdigest() == kept[trial_id]["sha256"]
+        assert len(data) == kept[trial_id]["bytes"]
+        assert kept[trial_id]["location"] == str(store_folder)
+        if not frozen.user_attrs["reused"]:
+            assert meta.artifact_id == kept[trial_id]["artifact_id"]
+    # Nothing else in the store, nothing left staged.
+    assert len(artifact_files(store_folder)) == len(complete)
+    assert not (store_folder / ".staged").exists()
+
+    # The weights read back are the trained network's, and evaluate to its test accuracy.
+    with Store(url) as store:
+        trial_id = min(kept)
+        row = store.trial(trial_id)
+        state, metadata = trial_weights(store, trial_id)
+    assert set(state) == set(captured[trial_id])
+    assert all(torch.equal(state[k], captured[trial_id][k]) for k in state)
+    assert metadata["trial_id"] == trial_id and metadata["study"] == "t"
+    assert metadata["arch"] == row["arch"] and metadata["test_acc"] == row["test_acc"]
+    assert metadata["class_names"] == row["class_names"]
+    assert metadata["data_fingerprint"] == row["data_fingerprint"]
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    # The recorded config is the network as built (baseline_stem None for our networks).
+    recorded = metadata["config"].items()
+    config = TrainConfig.from_dict({k: v for k, v in recorded if k in known and v is not None})
+    dataset = load_trial_dataset(metadata["data_spec"])
+    network = candidate_for(config, dataset).model
+    load_into(network, state)
+    from harness.train import Trainer
+
+    evaluation = Trainer(network, dataset, config, torch.device("cpu")).evaluate("test")
+    assert evaluation.acc == pytest.approx(row["test_acc"])
+
+
+def test_named_keeps_only_the_named_orderings(space, tmp_path):
+    chosen = settings(space, tmp_path, keep_weights="named")
+    run_search(chosen)
+    kept = links(chosen.url)
+    by_id = trials_by_store_id(chosen.url)
+    named = {i for i, t in by_id.items() if t.user_attrs["arch"] in NAMED}
+    assert len(named) == 3 and set(kept) == named
+    other = (set(by_id) - named).pop()
+    assert "weights" not in by_id[other].user_attrs
+    with Store(chosen.url) as store:
+        with pytest.raises(WeightsError, match=f"trial {other} has no saved weights") as error:
+            trial_weights(store, other)
+        assert "\n" not in str(error.value) and "--keep-weights all" in str(error.value)
+        assert weights_status(store, by_id) == {i: i in named for i in by_id}
+
+
+def test_top_keeps_the_named_and_the_best_rows_and_deletes_the_rest(space, tmp_path):
+    chosen = settings(space, tmp_path, top=1)  # keep_weights="top" is the default
+    assert chosen.keep_weights == "top"
+    result = run_search(chosen)
+    kept = links(chosen.url)
+    by_id = trials_by_store_id(chosen.url)
+    named = {i for i, t in by_id.items() if t.user_attrs["arch"] in NAMED}
+    (best,) = result.leaderboard.iloc[0]["trial_ids"]
+    # The one sampled trial ran last: it is kept exactly when it is the best row.
+    assert set(kept) == named | {best}
+    folder = tmp_path / "artifacts"
+    assert len(artifact_files(folder)) == len(kept)
+    assert not (folder / ".staged").exists()
+
+
+def test_top_uploads_a_staged_top_row_at_the_end_to_the_study(space, tmp_path, monkeypatch):
+    """A staged trial that is a top row at the end: its Optuna trial is finished (frozen),
+    so the study holds the link; the other staged files are deleted."""
+    monkeypatch.setattr(keep_module.WeightsKeeper, "_in_top_now", lambda self, outcome: False)
+    chosen = settings(space, tmp_path, top=4)  # every row is a top row at the end
+    result = run_search(chosen)
+    kept = links(chosen.url)
+    by_id = trials_by_store_id(chosen.url)
+    (sampled,) = [i for i, t in by_id.items() if t.user_attrs["arch"] not in NAMED]
+    assert set(kept) == set(by_id)
+    assert result.weights["uploaded"] == 1
+    study = optuna.load_study(study_name="t", storage=chosen.url)
+    (meta,) = optuna.artifacts.get_all_artifact_meta(study)
+    assert meta.filename == f"trial-{sampled}-model.safetensors"
+    assert meta.artifact_id == kept[sampled]["artifact_id"]
+    assert by_id[sampled].user_attrs["weights"].startswith("staged")
+    with Store(chosen.url) as store:
+        state, metadata = trial_weights(store, sampled)
+    assert metadata["trial_id"] == sampled and state
+
+
+def test_staged_files_a_killed_run_left_are_settled_by_the_next_run(space, tmp_path, monkeypatch):
+    monkeypatch.setattr(keep_module.WeightsKeeper, "_in_top_now", lambda self, outcome: False)
+    monkeypatch.setattr(keep_module.WeightsKeeper, "settle", lambda self, study, board: {})
+    chosen = settings(space, tmp_path, top=1)
+    run_search(chosen)  # "killed" before its end: the sampled trial's file stays staged
+    staged = staging_dir(chosen.artifacts, chosen.url, "t")
+    assert len(artifact_files(staged)) == 1
+    monkeypatch.undo()
+    result = run_search(chosen)  # nothing left to train: only the end runs
+    assert not staged.exists()
+    sampled = [
+        i for i, t in trials_by_store_id(chosen.url).items() if t.user_attrs["arch"] not in NAMED
+    ]
+    best = result.leaderboard.iloc[0]["trial_ids"]
+    assert (sampled[0] in links(chosen.url)) == (sampled[0] in best)
+
+
+def test_none_saves_nothing(space, tmp_path):
+    chosen = settings(space, tmp_path, keep_weights="none")
+    run_search(chosen)
+    assert links(chosen.url) == {}
+    assert not (tmp_path / "artifacts").exists()
+
+
+def test_a_reused_trial_shares_the_weights_and_its_new_optuna_trial_gets_a_copy(space, tmp_path):
+    chosen = settings(space, tmp_path, keep_weights="named", trials=3)
+    run_search(chosen)
+    run_search(dataclasses.replace(chosen, study="again"))
+    first, again = links(chosen.url), links(chosen.url, "again")
+    assert len(first) == len(again) == 3
+    by_id = trials_by_store_id(chosen.url, "again")
+    storage = optuna.storages.RDBStorage(chosen.url)
+    for trial_id, frozen in by_id.items():
+        assert frozen.user_attrs["reused"] and frozen.user_attrs["weights"] == "kept"
+        (meta,) = optuna.artifacts.get_all_artifact_meta(frozen, storage=storage)
+        assert meta.artifact_id == again[trial_id]["artifact_id"]
+    # The same bytes as the weights of the rows they reuse, in artifacts of their own.
+    assert sorted(link["sha256"] for link in first.values()) == sorted(
+        link["sha256"] for link in again.values()
+    )
+    assert not {link["artifact_id"] for link in first.values()} & {
+        link["artifact_id"] for link in again.values()
+    }
+
+
+def test_copy_trial_shares_the_weights_link(tmp_path, record_trial):
+    with Store(f"sqlite:///{tmp_path}/h.db") as store:
+        source = record_trial(store, study="a").trial_id
+        store.link_weights(
+            source, artifact_id="abc", location="/x", filename="trial-1-model.safetensors",
+            sha256="0" * 64, bytes=10,
+        )  # fmt: skip
+        other = store.ensure_study("b")
+        copy = store.copy_trial(source, study_id=other)
+        link = store.weights_of(copy)
+        assert (link["artifact_id"], link["sha256"], link["location"]) == ("abc", "0" * 64, "/x")
+        assert store.weights_of(source)["trial_id"] == source and link["trial_id"] == copy
+        plain = record_trial(store, study="a", seed=2).trial_id
+        assert store.weights_of(store.copy_trial(plain, study_id=other)) is None
+
+
+def test_a_failed_save_keeps_the_trial_complete(space, tmp_path, monkeypatch, capfd):
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(keep_module, "save_trial_weights", full_disk)
+    chosen = settings(space, tmp_path, keep_weights="all", trials=1)
+    run_search(chosen)
+    assert links(chosen.url) == {}
+    with Store(chosen.url) as store:
+        (row,) = store.trials_frame(study="t").to_dict(orient="records")
+    assert row["status"] == "complete" and row["test_acc"] is not None
+    assert "weights not kept: OSError: [Errno 28] No space left on device" in row["reason"]
+    (frozen,) = trials_by_store_id(chosen.url).values()
+    assert frozen.state == optuna.trial.TrialState.COMPLETE
+    assert frozen.user_attrs["weights"].startswith("not kept: OSError")
+    assert "weights not kept" in capfd.readouterr().err
+
+
+def kept_trial(space: str, tmp_path: Path) -> tuple[str, int, dict]:
+    chosen = settings(space, tmp_path, keep_weights="named", trials=1)
+    run_search(chosen)
+    ((trial_id, link),) = links(chosen.url).items()
+    return chosen.url, trial_id, link
+
+
+def one_line_error(store: Store, trial_id: int, match: str, **kwargs) -> str:
+    with pytest.raises(WeightsError, match=match) as error:
+        trial_weights(store, trial_id, **kwargs)
+    assert "\n" not in str(error.value)
+    return str(error.value)
+
+
+def test_trial_weights_errors_are_one_line(space, tmp_path):
+    url, trial_id, link = kept_trial(space, tmp_path)
+    path = Path(link["location"]) / link["artifact_id"]
+    good = path.read_bytes()
+    with Store(url) as store:
+        one_line_error(store, 999, "no trial 999 in")
+        path.write_bytes(good[: len(good) // 2])  # truncated
+        one_line_error(store, trial_id, "not the file that was saved .*SHA-256")
+        path.write_bytes(good[:-1] + bytes([good[-1] ^ 1]))  # one bit changed
+        one_line_error(store, trial_id, "not the file that was saved")
+        garbage = b"\xff" * 64
+        path.write_bytes(garbage)  # corrupt, with the digest recorded for it
+        store.link_weights(
+            trial_id, artifact_id=link["artifact_id"], location=link["location"],
+            filename=link["filename"], sha256=hashlib.sha256(garbage).hexdigest(), bytes=64,
+        )  # fmt: skip
+        one_line_error(store, trial_id, "cannot be read as safetensors")
+        path.unlink()  # gone
+        one_line_error(store, trial_id, f"artifact {link['artifact_id']} .* is not in")
+        assert weights_status(store, [trial_id]) == {trial_id: False}
+        store.mark_weights_removed([link["artifact_id"]])
+        one_line_error(store, trial_id, "removed by harness clean")
+        # `location` overrides the recorded one.
+        path.write_bytes(good)
+        store.link_weights(trial_id, **{k: link[k] for k in
+                           ("artifact_id", "location", "filename", "sha256", "bytes")})  # fmt: skip
+        moved = tmp_path / "moved"
+        moved.mkdir()
+        os.replace(path, moved / link["artifact_id"])
+        one_line_error(store, trial_id, "is not in")
+        assert trial_weights(store, trial_id, location=str(moved))[1]["trial_id"] == trial_id
+
+
+def test_locations(tmp_path, monkeypatch):
+    monkeypatch.delenv("HARNESS_ARTIFACTS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert default_location("sqlite:///results/harness.db") == str(tmp_path / "results/artifacts")
+    assert default_location("sqlite:////data/x/h.db") == "/data/x/artifacts"
+    assert default_location("postgresql://u@h/db") == str(tmp_path / "results/artifacts")
+    assert resolve_location(None, "sqlite:///h.db") == str(tmp_path / "artifacts")
+    monkeypatch.setenv("HARNESS_ARTIFACTS", "s3://bucket/")
+    assert resolve_location(None, "sqlite:///h.db") == "s3://bucket"
+    assert resolve_location("w", "sqlite:///h.db") == str(tmp_path / "w")
+    for bad, match in (("s3://", "give a bucket"), ("gs://b/folder", "no folder"),
+                       ("http://x", "give a folder, s3://BUCKET or gs://BUCKET")):  # fmt: skip
+        with pytest.raises(ConfigError, match=match):
+            resolve_location(bad, "sqlite:///h.db")
+    (tmp_path / "file").write_text("")
+    with pytest.raises(ConfigError, match="is a file, not a folder"):
+        artifact_store(str(tmp_path / "file"))
+    # Two databases sharing one artifacts folder stage apart.
+    assert staging_dir("/a", "sqlite:///x.db", "t") != staging_dir("/a", "sqlite:///y.db", "t")
+
+
+def test_a_bucket_without_its_client_library_is_one_line(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec",
+        lambda name, *a: None if name.split(".")[0] in ("boto3", "google") else real(name, *a),
+    )  # fmt: skip
+    with pytest.raises(ConfigError, match=r"s3://BUCKET needs boto3: pip install boto3"):
+        artifact_store("s3://bucket")
+    with pytest.raises(ConfigError, match="gs://BUCKET needs google-cloud-storage"):
+        artifact_store("gs://bucket")
