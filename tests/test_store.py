@@ -449,6 +449,21 @@ CREATE TABLE harness_estimates (
 )
 
 
+# Version 5 adds the weights links (each trial's kept weights, an Optuna artifact).
+V5_SQLITE = (
+    V4_SQLITE.replace("('schema_version', '4')", "('schema_version', '5')")
+    + """
+CREATE TABLE harness_weights (
+    id INTEGER NOT NULL, trial_id INTEGER NOT NULL, artifact_id VARCHAR(64) NOT NULL,
+    location TEXT NOT NULL, filename VARCHAR(255) NOT NULL, sha256 VARCHAR(64) NOT NULL,
+    bytes BIGINT NOT NULL, created_at DATETIME NOT NULL, removed_at DATETIME,
+    PRIMARY KEY (id), UNIQUE (trial_id),
+    FOREIGN KEY(trial_id) REFERENCES harness_trials (id) ON DELETE CASCADE);
+CREATE INDEX ix_harness_weights_artifact_id ON harness_weights (artifact_id);
+"""
+)
+
+
 def write_by_hand(path, script: str) -> None:
     with sqlite3.connect(path) as connection:
         connection.executescript(script)
@@ -489,9 +504,10 @@ def assert_old_data_intact(store: Store) -> None:
 
 def test_current_models_match_latest_frozen_schema(tmp_path):
     """Changing models.py without a new schema version (and its frozen DDL) fails here."""
-    # Version 3 adds only an index; version 4 the estimates table (V4_SQLITE).
-    assert SCHEMA_VERSION == 4, "add V{n}_SQLITE for the new version and compare against it"
-    write_by_hand(tmp_path / "frozen.db", V4_SQLITE)
+    # Version 3 adds only an index; version 4 the estimates table (V4_SQLITE); version 5
+    # the weights links (V5_SQLITE).
+    assert SCHEMA_VERSION == 5, "add V{n}_SQLITE for the new version and compare against it"
+    write_by_hand(tmp_path / "frozen.db", V5_SQLITE)
     Store(sqlite_url(tmp_path / "fresh.db")).prepare().close()
     assert columns_of(tmp_path / "fresh.db") == columns_of(tmp_path / "frozen.db")
 
@@ -511,13 +527,13 @@ def test_version_1_file_written_by_hand_opens_without_data_loss(tmp_path, record
             new_trial: {"test_predictions": [1, 0], "test_targets": [1, 1]},
         }
     # The upgraded file has exactly the columns of a fresh file of the current version.
-    write_by_hand(tmp_path / "frozen.db", V4_SQLITE)
+    write_by_hand(tmp_path / "frozen.db", V5_SQLITE)
     assert columns_of(path) == columns_of(tmp_path / "frozen.db")
 
 
 def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
-    """A version-1 file opened by a (pretend) version-5 harness runs the real step 1->2,
-    then pretend steps 2->3, 3->4 and 4->5, in order."""
+    """A version-1 file opened by a (pretend) version-6 harness runs the real step 1->2,
+    then pretend steps 2->3, 3->4, 4->5 and 5->6, in order."""
     path = tmp_path / "v1.db"
     write_by_hand(path, V1_SQLITE)
     ran = []
@@ -542,24 +558,25 @@ def test_migration_steps_run_in_order_and_keep_data(tmp_path, monkeypatch):
         connection.execute(update(trials).values(notes="migrated"))
         ran.append(3)
 
-    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 5)
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", 6)
     monkeypatch.setitem(migrations.STEPS, 1, real)
     monkeypatch.setitem(migrations.STEPS, 2, add_notes)
     monkeypatch.setitem(migrations.STEPS, 3, fill_notes)
     monkeypatch.setitem(migrations.STEPS, 4, lambda connection: ran.append(4))
+    monkeypatch.setitem(migrations.STEPS, 5, lambda connection: ran.append(5))
     Store(sqlite_url(path)).close()
     assert ran == []  # opening only checks; the first use migrates
     with Store(sqlite_url(path)).prepare() as store:
-        assert ran == [1, 2, 3, 4]
+        assert ran == [1, 2, 3, 4, 5]
         assert_old_data_intact(store)
         with store.engine.connect() as connection:
-            assert migrations.schema_version(connection) == 5
+            assert migrations.schema_version(connection) == 6
     with sqlite3.connect(path) as connection:
         assert connection.execute("SELECT notes FROM harness_trials").fetchall() == [("migrated",)]
     connection.close()
     # Opening again does not migrate twice.
     Store(sqlite_url(path)).prepare().close()
-    assert ran == [1, 2, 3, 4]
+    assert ran == [1, 2, 3, 4, 5]
 
     # Back to the real code: the file is now newer than it.
     monkeypatch.undo()
@@ -591,7 +608,7 @@ def test_newer_schema_is_refused(tmp_path):
         connection.execute("UPDATE harness_meta SET value = '99' WHERE key = 'schema_version'")
     connection.close()
     with pytest.raises(
-        StoreError, match=r"schema version 99, newer than this harness knows \(4\): upgrade harness"
+        StoreError, match=r"schema version 99, newer than this harness knows \(5\): upgrade harness"
     ):
         Store(sqlite_url(path))
 

@@ -126,7 +126,7 @@ def test_version_2_file_is_upgraded_to_the_fresh_shape_and_keeps_its_results(tmp
         frame = store.trials_frame()
         assert list(frame["status"]) == ["complete", "failed"]
         assert frame.loc[0, "latency_ms"] == 3.0
-    assert version(path) == SCHEMA_VERSION == 4
+    assert version(path) == SCHEMA_VERSION == 5
     Store(sqlite_url(tmp_path / "fresh.db")).prepare().close()
     assert shape(path) == shape(tmp_path / "fresh.db")
     plan = str(sqlite(path, REUSE_QUERY))
@@ -179,6 +179,6 @@ def test_read_only_open_of_a_version_older_than_readable_is_refused(tmp_path):
     with pytest.raises(StoreError, match="schema version 1, too old to read as it is"):
         Store(sqlite_url(path), create=False)
     assert version(path) == 1
-    with Store(sqlite_url(path)) as store:  # a writing command upgrades it, 1 -> ... -> 4
+    with Store(sqlite_url(path)) as store:  # a writing command upgrades it, 1 -> ... -> 5
         assert store.trial(1)["test_predictions"] is None
-    assert version(path) == 4
+    assert version(path) == 5

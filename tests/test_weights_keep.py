@@ -370,3 +370,44 @@ def test_a_bucket_without_its_client_library_is_one_line(monkeypatch):
         artifact_store("s3://bucket")
     with pytest.raises(ConfigError, match="gs://BUCKET needs google-cloud-storage"):
         artifact_store("gs://bucket")
+
+
+def test_version_4_file_reads_no_weights_and_gets_the_table_once(tmp_path, record_trial):
+    """4 -> 5 only adds harness_weights: a fresh file without it, stamped 4, is what the
+    harness of schema 4 wrote. Read-only, it has no weights and stays unchanged."""
+    import sqlite3
+
+    from harness.store import SCHEMA_VERSION, migrations
+
+    path = tmp_path / "v4.db"
+    url = f"sqlite:///{path}"
+    with Store(url) as store:
+        trial_id = record_trial(store, study="old").trial_id
+    with sqlite3.connect(path) as connection:
+        connection.execute("DROP TABLE harness_weights")
+        connection.execute("UPDATE harness_meta SET value = '4' WHERE key = 'schema_version'")
+    connection.close()
+    before = hashlib.sha256(path.read_bytes()).hexdigest()
+    with Store(url, create=False) as store:
+        assert store.weights_links() == {} and store.weights_of(trial_id) is None
+        assert weights_status(store, [trial_id]) == {trial_id: False}
+        with pytest.raises(WeightsError, match=f"trial {trial_id} has no saved weights"):
+            trial_weights(store, trial_id)
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == before
+    ran = []
+    real = migrations.STEPS[4]
+
+    def counted(connection):
+        ran.append(4)
+        real(connection)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(migrations.STEPS, 4, counted)
+        with Store(url) as store:
+            store.link_weights(
+                trial_id, artifact_id="a", location=str(tmp_path), filename="f",
+                sha256="0" * 64, bytes=1,
+            )  # fmt: skip
+            assert store.weights_of(trial_id)["artifact_id"] == "a"
+        Store(url).prepare().close()
+    assert ran == [4] and SCHEMA_VERSION == 5
