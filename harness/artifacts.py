@@ -171,12 +171,11 @@ def upload_weights(
     trial_id: int,
     optuna_trial: optuna.Trial | optuna.Study,
     storage: Any = None,
-    link: bool = True,
 ) -> str:
     """Upload `file` to the artifact store at `location`, linked to `optuna_trial` (so
     optuna-dashboard shows it; a running trial, or the study once the trial is finished:
-    Optuna freezes a finished trial's attributes) and, unless `link` is False, to our row
-    `trial_id`; returns the artifact id."""
+    Optuna freezes a finished trial's attributes) and to our row `trial_id`; returns the
+    artifact id."""
     from optuna.artifacts import upload_artifact
 
     artifact_id = upload_artifact(
@@ -185,8 +184,6 @@ def upload_weights(
         study_or_trial=optuna_trial,
         storage=storage,
     )
-    if not link:
-        return artifact_id
     store.link_weights(
         trial_id, artifact_id=artifact_id, location=location, filename=file.path.name,
         sha256=file.sha256, bytes=file.bytes,

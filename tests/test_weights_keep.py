@@ -411,3 +411,47 @@ def test_version_4_file_reads_no_weights_and_gets_the_table_once(tmp_path, recor
             assert store.weights_of(trial_id)["artifact_id"] == "a"
         Store(url).prepare().close()
     assert ran == [4] and SCHEMA_VERSION == 5
+
+
+def test_clean_removes_the_weights_of_a_deleted_study_and_keeps_the_others(space, tmp_path, capsys):
+    import json
+
+    from harness.cli import main
+
+    chosen = settings(space, tmp_path, keep_weights="all", trials=2)
+    run_search(chosen)  # study t
+    run_search(dataclasses.replace(chosen, study="b"))  # reused from t: copies of its own
+    url, folder = chosen.url, tmp_path / "artifacts"
+    first, second = links(url), links(url, "b")
+    assert len(first) == len(second) == 2
+    optuna.delete_study(study_name="t", storage=url)  # its artifacts stay in the folder
+    staged = staging_dir(str(folder), url, "t")
+    staged.mkdir(parents=True)
+    (staged / "trial-1-model.safetensors").write_bytes(b"left by a killed run")
+    (folder / "README").write_text("someone else's")
+    stranger = folder / "00000000-0000-4000-8000-000000000000"
+    stranger.write_bytes(b"another database's artifact")
+    files_before = len(artifact_files(folder))
+    args = ["clean", "--weights", "--db", url, "--artifacts", str(folder), "--json"]
+
+    assert main(args) == 0  # shows, removes nothing
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["kept"], shown["unused"], shown["staged"], shown["unknown_files"]) == (2, 2, 1, 1)
+    assert shown["unused_trial_ids"] == sorted(first)
+    assert shown["removed"] == 0 and len(artifact_files(folder)) == files_before
+
+    assert main([*args, "--yes"]) == 0
+    done = json.loads(capsys.readouterr().out)
+    assert done["removed"] == 2 and done["removed_staged"] == 1
+    assert not staged.exists()
+    assert (folder / "README").read_text() == "someone else's" and stranger.exists()
+    assert len(artifact_files(folder)) == files_before - 2
+    with Store(url) as store:
+        assert len(store.trials_frame(study="t")) == 2  # results are never lost
+        for trial_id in first:
+            one_line_error(store, trial_id, "removed by harness clean")
+        for trial_id in second:  # copies of t's files: their header says where they trained
+            assert trial_weights(store, trial_id)[1]["study"] == "t"
+    assert main(["clean", "--weights", "--db", url, "--artifacts", str(folder)]) == 0
+    out = capsys.readouterr().out
+    assert "kept weights: 2 in use" in out and "of deleted Optuna studies: 0" in out

@@ -1,4 +1,5 @@
-"""`harness clean`: the cache's folder and size; `--yes` empties it.
+"""`harness clean`: the cache's folder and size; `--yes` empties it. `--weights`: the
+kept weights of deleted Optuna studies and stale staged files (harness.weights_gc).
 
 The cache holds parsed datasets (harness.data.cache) and, in its `supernets/`
 folder, supernet checkpoints (harness.estimate.supernet.default_checkpoint).
@@ -101,6 +102,27 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--cache", action="store_true", help="same as --yes: delete the cache")
     add_cache_dir_arg(parser)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    weights = parser.add_argument_group(
+        "kept weights",
+        "--weights shows (and with --yes removes) the kept weights of Optuna studies that "
+        "were deleted (optuna delete-study leaves their artifacts) and the staged files a "
+        "stopped run left; weights an existing study links are never touched, and the "
+        "trials' results stay",
+    )
+    weights.add_argument(
+        "--weights", action="store_true", help="the kept weights instead of the data cache"
+    )
+    weights.add_argument(
+        "--db",
+        metavar="URL",
+        help="results database (default: $HARNESS_DB, else sqlite:///results/harness.db)",
+    )
+    weights.add_argument(
+        "--artifacts",
+        metavar="LOCATION",
+        help="only this artifact store (a folder, s3://BUCKET, gs://BUCKET; default: every "
+        "store the database's links name)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -116,6 +138,12 @@ def add_cache_dir_arg(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from harness.errors import ConfigError
 
+    if args.weights:
+        if args.cache:
+            raise ConfigError("--weights and --cache clean different things: give one of them")
+        return run_weights(args)
+    if args.db or args.artifacts:
+        raise ConfigError("--db and --artifacts go with --weights")
     usage = cache_usage(args.cache_dir)
     if usage.folder.exists() and not usage.folder.is_dir():
         raise ConfigError(f"--cache-dir {usage.folder} is a file, not a folder")
@@ -146,4 +174,45 @@ def run(args: argparse.Namespace) -> int:
             print(f"left {usage.other_files} files that are not cache entries", file=sys.stderr)
     elif usage.entries:
         print("delete it with `harness clean --yes` (parsed again on the next load)")
+    return 0
+
+
+def run_weights(args: argparse.Namespace) -> int:
+    from harness.artifacts import resolve_location
+    from harness.store import Store
+    from harness.weights_gc import remove_unused, weights_usage
+
+    # Read-only to look: showing changes nothing, not even an old file's schema.
+    with Store(args.db, create=False) as store:
+        location = resolve_location(args.artifacts, store.raw_url) if args.artifacts else None
+        usage = weights_usage(store, location)
+    removed, staged, freed = 0, 0, 0
+    if args.yes and (usage.unused or usage.staged):
+        with Store(args.db) as store:
+            removed, staged, freed = remove_unused(store, usage)
+    if args.json:
+        record = {**usage.to_dict(), "removed": removed, "removed_staged": staged}
+        print(json.dumps({**record, "freed_bytes": freed}, indent=2))
+        return 0
+    where = ", ".join(usage.locations)
+    print(f"kept weights: {usage.kept} in use ({format_bytes(usage.kept_bytes)}) in {where}")
+    trials = len(usage.to_dict()["unused_trial_ids"])
+    print(
+        f"of deleted Optuna studies: {len(usage.unused)} ({format_bytes(usage.unused_bytes)}, "
+        f"{trials} trials' weights); staged files left by stopped runs: {len(usage.staged)} "
+        f"({format_bytes(usage.staged_bytes)})"
+    )
+    if usage.unknown:
+        print(
+            f"left alone: {usage.unknown} files that no trial of this database links "
+            "(another database's, or an upload cut short)",
+            file=sys.stderr,
+        )
+    if args.yes:
+        print(f"removed {removed} artifacts and {staged} staged files, freed {format_bytes(freed)}")
+    elif usage.unused or usage.staged:
+        print(
+            "remove them with `harness clean --weights --yes` (the trials' results stay; "
+            "export then says their weights were removed)"
+        )
     return 0

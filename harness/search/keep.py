@@ -20,9 +20,12 @@ might be removed later in the run:
   the next run's end (or `harness clean --weights`);
 - `none`: nothing is saved.
 
-A reused trial (trained before, in this study or another) trains nothing: its row
-shares the weights link of the row it reuses, and where the policy keeps it, a copy
-of that artifact is uploaded to the new Optuna trial so that the dashboard shows it.
+A reused trial (trained before, in this study or another) trains nothing. Reused from
+another study, its row is a copy that shares the weights link of the row it copies;
+where the policy keeps it, a copy of that artifact is uploaded to the new Optuna trial
+(so that the dashboard shows it) and the row points at it, so that each study's
+artifacts are its own (`harness clean --weights` removes a deleted study's). Reused
+in its own study, the row is the same and its first Optuna trial shows the artifact.
 """
 
 from __future__ import annotations
@@ -176,9 +179,9 @@ class WeightsKeeper:
 
     def _copy_to(self, trial_id: int, target: optuna.Trial | optuna.Study) -> str:
         """Upload a copy of row `trial_id`'s linked artifact to `target` (a running Optuna
-        trial, or the study); returns the note for the trial's `weights` attribute. The
-        row points at the copy when the copy is its own (its Optuna trial's, or its
-        study's): a row reused in its own study keeps its first trial's artifact."""
+        trial, or the study) and point the row at it; returns the note for the trial's
+        `weights` attribute. A row reused in its own study (the same network and seed
+        again) is not copied: its first Optuna trial shows the artifact already."""
         import optuna
 
         from harness.artifacts import download_to
@@ -186,20 +189,16 @@ class WeightsKeeper:
         link = self.store.weights_of(trial_id)
         if link is None or link["removed_at"] is not None:
             return "none: the reused trial kept no weights"
+        number = self.store.trial_columns([trial_id], ["optuna_trial_number"])[trial_id][
+            "optuna_trial_number"
+        ]
+        if not isinstance(target, optuna.Study) and number != target.number:
+            return f"kept: the artifact of trial {number}, the same network and seed"
         with download_to(link["location"], link["artifact_id"], link["filename"]) as path:
             file = WeightsFile(path, file_sha256(path), path.stat().st_size)
             if file.sha256 != link["sha256"]:
                 return "none: the reused trial's weights file changed since it was saved"
-            own = isinstance(target, optuna.Study) or (
-                self.store.trial_columns([trial_id], ["optuna_trial_number"])[trial_id][
-                    "optuna_trial_number"
-                ]
-                == target.number
-            )
-            upload_weights(
-                self.store, self.location, file, trial_id=trial_id,
-                optuna_trial=target, link=own,
-            )  # fmt: skip
+            upload_weights(self.store, self.location, file, trial_id=trial_id, optuna_trial=target)
         return "kept"
 
     def settle(self, study: optuna.Study, board: pd.DataFrame) -> dict[str, int]:
