@@ -455,3 +455,35 @@ def test_clean_removes_the_weights_of_a_deleted_study_and_keeps_the_others(space
     assert main(["clean", "--weights", "--db", url, "--artifacts", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "kept weights: 2 in use" in out and "of deleted Optuna studies: 0" in out
+
+
+def test_workers_keep_weights_too(space, tmp_path):
+    """--workers N: the policy and the store travel in the settings' JSON to each worker."""
+    chosen = settings(space, tmp_path, keep_weights="all", trials=3, workers=2, heartbeat_s=1,
+                      grace_s=3)  # fmt: skip
+    run_search(chosen)
+    kept = links(chosen.url)
+    by_id = trials_by_store_id(chosen.url)
+    assert set(kept) == set(by_id) and len(kept) == 3
+    assert {link["location"] for link in kept.values()} == {str(tmp_path / "artifacts")}
+    storage = optuna.storages.RDBStorage(chosen.url)
+    for frozen in by_id.values():
+        assert len(optuna.artifacts.get_all_artifact_meta(frozen, storage=storage)) == 1
+
+
+def test_run_flags_are_checked_before_any_work(space, tmp_path, capsys):
+    from harness.cli import main
+
+    base = ["run", "--space", space, "--db", f"sqlite:///{tmp_path}/h.db", "--trials", "1",
+            "--data", DATA, "--epochs", "1", "--no-report", "--quiet"]  # fmt: skip
+    (tmp_path / "file").write_text("")
+    assert main([*base, "--artifacts", str(tmp_path / "file")]) == 2
+    assert "--artifacts" in capsys.readouterr().err and not (tmp_path / "h.db").exists()
+    assert main([*base, "--artifacts", "ftp://x"]) == 2
+    assert "give a folder, s3://BUCKET or gs://BUCKET" in capsys.readouterr().err
+    assert main([*base, "--keep-weights", "best"]) == 2
+    assert "--keep-weights" in capsys.readouterr().err
+    with pytest.raises(ConfigError, match="--keep-weights must be one of all, top, named, none"):
+        from harness.search import RunPlan
+
+        RunPlan.resolve(settings(space, tmp_path, keep_weights="best"))

@@ -2,9 +2,9 @@
 
 Issue 25: saving must not slow a trial by more than 2%. The trial is the search's
 own path (`run_trial` with the hook `WeightsKeeper` gives it, a running Optuna trial,
-a real SQLite store): the paper's alternated ordering of `rir_orderings` on the smoke
-budget's data, width and batch, one epoch of the budget's 60 batches (a fifth of a
-smoke trial: the saving costs the same and the share is five times a real trial's).
+a real SQLite store): the paper's alternated ordering of `rir_orderings`, a smoke
+trial as `harness run` trains it (the budget's data, width, batch, 5 epochs of at most
+60 batches: the cheapest trial a search runs, so the largest share for the save).
 `all` is the most work a trial does: its weights written (safetensors), hashed,
 uploaded to the FileSystemArtifactStore, linked to the Optuna trial and to our row.
 
@@ -47,7 +47,7 @@ def test_bench_keep_weights_vs_none(benchmark: Any, tmp_path: Any) -> None:
     benchmark.group = "keep_weights"
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{tmp_path / 'bench.db'}"
-    overrides: dict[str, Any] = {"epochs": 1, "max_batches": 2 if quick(benchmark) else 60}
+    overrides: dict[str, Any] = {"epochs": 1, "max_batches": 2} if quick(benchmark) else {}
     settings = SearchSettings(
         space="rir_orderings", url=url, study="bench", budget="smoke", overrides=overrides,
         keep_weights="all", artifacts=str(tmp_path / "artifacts"), measure_latency=False,
@@ -99,7 +99,8 @@ def test_bench_keep_weights_vs_none(benchmark: Any, tmp_path: Any) -> None:
     share = statistics.median(hook_s) / statistics.median(seconds["none"])
     benchmark.extra_info.update(
         data=search.data,
-        batches=overrides["max_batches"],
+        epochs=search.base.epochs,
+        max_batches=search.base.max_batches,
         threads=torch.get_num_threads(),
         none_s=spread(seconds["none"]),
         all_s=spread(seconds["all"]),
