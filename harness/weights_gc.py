@@ -189,8 +189,6 @@ def _study_names(store: Store, trial_ids: set[int]) -> dict[int, str]:
 
 def _stale_staged(store: Store, location: str) -> list[Path]:
     """Staged files of this database's studies whose trial is not running."""
-    if is_remote(location) and not Path(staging_dir(location, store.raw_url, "x")).parent.is_dir():
-        return []
     frame = store.trials_frame()
     running = set(frame.loc[frame["status"] == "running", "trial_id"].astype(int))
     found = []

@@ -464,7 +464,8 @@ def test_workers_keep_weights_too(space, tmp_path):
     run_search(chosen)
     kept = links(chosen.url)
     by_id = trials_by_store_id(chosen.url)
-    assert set(kept) == set(by_id) and len(kept) == 3
+    # Two workers may start the last trial together: up to workers - 1 over --trials.
+    assert set(kept) == set(by_id) and len(kept) in (3, 4)
     assert {link["location"] for link in kept.values()} == {str(tmp_path / "artifacts")}
     storage = optuna.storages.RDBStorage(chosen.url)
     for frozen in by_id.values():
