@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from torch import nn
 
-__all__ = ["EXTRA", "OPSET", "export_onnx", "require_onnx", "run_onnx"]
+__all__ = ["EXTRA", "OPSET", "OnnxModel", "export_onnx", "require_onnx", "run_onnx"]
 
 OPSET = 18
 EXTRA = "pip install 'harness[export]'"
@@ -68,15 +68,31 @@ def export_onnx(model: nn.Module, example: torch.Tensor, path: Path) -> None:
         raise ExportError(f"torch.onnx.export failed: {first}") from None
 
 
-def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
-    """Logits of the ONNX file at `path` on float32 `images` (N, C, H, W), by ONNX Runtime on the CPU."""
-    import numpy as np
-    import onnxruntime
+class OnnxModel:
+    """An ONNX file under ONNX Runtime on the CPU: logits of float32 (N, C, H, W) images."""
 
-    options = onnxruntime.SessionOptions()
-    options.log_severity_level = 3  # errors only: its warnings are about its own graph passes
-    session = onnxruntime.InferenceSession(
-        str(path), sess_options=options, providers=["CPUExecutionProvider"]
-    )
-    name = session.get_inputs()[0].name
-    return session.run(None, {name: np.ascontiguousarray(images, dtype=np.float32)})[0]
+    def __init__(self, path: Path) -> None:
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.log_severity_level = 3  # errors only: its warnings are about its own graph passes
+        try:
+            self.session = onnxruntime.InferenceSession(
+                str(path), sess_options=options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ExportError(
+                f"onnxruntime cannot load {path}: {str(error).strip()[:200]}"
+            ) from None
+        self.input = self.session.get_inputs()[0].name
+
+    def __call__(self, images: np.ndarray) -> np.ndarray:
+        import numpy as np
+
+        feed = {self.input: np.ascontiguousarray(images, dtype=np.float32)}
+        return self.session.run(None, feed)[0]
+
+
+def run_onnx(path: Path, images: np.ndarray) -> np.ndarray:
+    """Logits of the ONNX file at `path` on float32 `images` (N, C, H, W)."""
+    return OnnxModel(path)(images)
