@@ -40,7 +40,8 @@ class TinyTrial:
             return self.model.eval()(x)
 
 
-def train_tiny_trial(folder: Path, *, study: str = "demo") -> TinyTrial:
+def train_tiny_trial(folder: Path, *, study: str = "demo", **changes: Any) -> TinyTrial:
+    """`changes` go to the TrainConfig (another arch, resize, ...)."""
     import harness.trial
     from harness.config import TrainConfig
     from harness.store import Store
@@ -56,10 +57,11 @@ def train_tiny_trial(folder: Path, *, study: str = "demo") -> TinyTrial:
             trainers.append(self)
             return result
 
-    config = TrainConfig.from_protocol(
-        "fast", arch="R I", data=DATA, epochs=2, batch_size=32, max_batches=3,
+    values = dict(
+        arch="R I", data=DATA, epochs=2, batch_size=32, max_batches=3,
         skeleton={"width_mult": 0.25}, device="cpu",
     )  # fmt: skip
+    config = TrainConfig.from_protocol("fast", **{**values, **changes})
     db = f"sqlite:///{folder / 'results.db'}"
     with pytest.MonkeyPatch.context() as patch, Store(db) as store:
         patch.setattr(harness.trial, "Trainer", Keeping)

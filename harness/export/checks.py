@@ -76,11 +76,11 @@ class AccuracyCheck:
         return abs(self.correct_now - self.correct_recorded) <= self.allowed_images
 
     def line(self) -> str:
-        sign = "=" if self.correct_now == self.correct_recorded else "vs"
+        now, recorded = self.correct_now, self.correct_recorded
+        sign, right = ("=", f"{now}") if now == recorded else ("vs", f"{now} against {recorded}")
         return (
             f"test accuracy re-evaluated {100 * self.reevaluated:.1f}% {sign} recorded "
-            f"{100 * self.recorded:.1f}% ({self.correct_now}/{self.images} against "
-            f"{self.correct_recorded}/{self.images} images; {self.rule})"
+            f"{100 * self.recorded:.1f}% ({right} of {self.images} test images right; {self.rule})"
         )
 
     def to_dict(self) -> dict[str, Any]:

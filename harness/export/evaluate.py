@@ -115,12 +115,12 @@ def reevaluate(network: TrialNetwork) -> AccuracyCheck:
     device = str(trial.get("device") or "cpu").partition(":")[0]
     precision = str((trial.get("config") or {}).get("precision") or "auto")
     if device == "cpu" and precision in ("auto", "fp32"):
-        allowed, rule = 0, "recorded on the CPU in float32: must be equal"
+        allowed, rule = 0, "recorded on the CPU in float32, so it must be equal"
     else:
         allowed = max(1, math.floor(OTHER_DEVICE_SHARE * images))
         rule = (
             f"recorded on {device} ({precision}), re-evaluated on the CPU in float32: "
-            f"up to {allowed} images may differ"
+            f"up to {allowed} image{'s' if allowed != 1 else ''} may differ"
         )
     check = AccuracyCheck(float(trial["test_acc"]), evaluation.acc, images, allowed, rule)
     if not check.passed:
