@@ -84,10 +84,13 @@ def staged(out: Path, *, force: bool = False) -> Iterator[Path]:
     refuse_existing(out, force)
     token = uuid.uuid4().hex[:8]
     partial = out.parent / f".{out.name}.partial-{token}"
+    # Folders made for the export (exports/ on a first run) go again if it fails.
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]
     try:
         partial.mkdir(parents=True)
     except OSError as error:
         raise ExportError(f"cannot write {out}: {first_line(error)}") from None
+    done = False
     try:
         yield partial
         refuse_existing(out, force)  # made meanwhile by someone else: still refused
@@ -98,10 +101,15 @@ def staged(out: Path, *, force: bool = False) -> Iterator[Path]:
         os.replace(partial, out)
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
+        done = True
     except OSError as error:
         raise ExportError(f"cannot write {out}: {first_line(error)}") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
+        if not done:
+            for folder in made:  # innermost first; one that holds anything else stays
+                with contextlib.suppress(OSError):
+                    folder.rmdir()
 
 
 def write_config(folder: Path, config: dict[str, Any]) -> Path:

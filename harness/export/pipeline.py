@@ -125,12 +125,14 @@ def export_trial(
         config["files"] = file_entries(folder, files)
         write_config(folder, config)
         rebuilt = load_model(folder)
-        result.checks.append((_torch_check("safetensors", rebuilt, batch, reference),
-                              "rebuilt from config.json"))  # fmt: skip
+        check = _torch_check("safetensors", rebuilt, batch, reference)
+        result.checks.append((check, "rebuilt from config.json"))
         if config["architecture"]["timm"]:
             timm_model = create_timm_model(config, folder / WEIGHTS_FILE)
-            result.checks.append((_torch_check("timm", timm_model, batch, reference),
-                                  "timm.create_model('harness_blockseq') on model.safetensors"))  # fmt: skip
+            check = _torch_check("timm", timm_model, batch, reference)
+            result.checks.append(
+                (check, "timm.create_model('harness_blockseq') on model.safetensors")
+            )
         if "onnx" in formats:
             from harness.export.to_onnx import OPSET, export_onnx, run_onnx
 
