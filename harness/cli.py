@@ -27,6 +27,8 @@ COMMANDS: tuple[str, ...] = (
     "trials",
     "studies",
     "report",
+    "export",
+    "predict",
     "doctor",
     "clean",
 )

@@ -1,0 +1,144 @@
+"""`harness predict MODEL_DIR IMAGES...`: images in, class probabilities out, from an export alone.
+
+The export is of a real tiny trial (`_export_trial`); the images are its own test
+images written as PNG files, so predict's answer can be compared with the trained
+network's own output on the same pixels.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from _export_trial import train_tiny_trial
+from _refusal import refused
+from PIL import Image
+
+from harness.cli import main
+from harness.export.pipeline import export_trial
+from harness.export.predict import predict_files
+from harness.store import Store
+from harness.weights import load_weights
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory):
+    return train_tiny_trial(tmp_path_factory.mktemp("trial"))
+
+
+@pytest.fixture(scope="module")
+def export_dir(tiny, tmp_path_factory):
+    with Store(tiny.db, create=False) as store:
+        row = store.trial(tiny.trial_id)
+    state, metadata = load_weights(tiny.weights)
+    out = tmp_path_factory.mktemp("exports") / "model"
+    export_trial(row, state, metadata, out=out, formats=["onnx"])
+    return out
+
+
+@pytest.fixture(scope="module")
+def faces(tiny, tmp_path_factory):
+    """Four test images as PNG files (lossless: the same pixels the network was tested on)."""
+    folder = tmp_path_factory.mktemp("faces")
+    for i in range(4):
+        Image.fromarray(tiny.test_images[i, 0].numpy()).save(folder / f"face{i}.png")
+    return folder
+
+
+def _expected(tiny, count: int) -> np.ndarray:
+    return tiny.logits(tiny.test_images[:count]).softmax(-1).numpy()
+
+
+def test_predict_gives_the_trained_networks_own_probabilities(tiny, export_dir, faces):
+    files = sorted(faces.iterdir())
+    expected = _expected(tiny, 4)
+    for onnx in (False, True):
+        predictions = predict_files(export_dir, [faces], onnx=onnx)
+        assert predictions.files == files
+        assert predictions.probabilities.shape == (4, 7)
+        assert np.allclose(predictions.probabilities.sum(1), 1.0, atol=1e-5)
+        assert np.abs(predictions.probabilities - expected).max() < 1e-5
+        assert predictions.runtime == ("onnxruntime" if onnx else "pytorch")
+
+
+def test_a_picture_of_another_size_and_colour_is_read_as_training_read_images(
+    export_dir, faces, tmp_path
+):
+    big = tmp_path / "big.jpg"
+    Image.open(faces / "face0.png").convert("RGB").resize((96, 80)).save(big)
+    (row,) = predict_files(export_dir, [big]).records()
+    assert (
+        row["class"] in row["probabilities"] and abs(sum(row["probabilities"].values()) - 1) < 1e-5
+    )
+
+
+def test_the_table_has_one_row_per_image_with_the_top_class_then_every_class(
+    tiny, export_dir, faces, capsys
+):
+    assert (
+        main(["predict", str(export_dir), str(faces / "face0.png"), str(faces / "face1.png")]) == 0
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["file", "class", "p", "%", *tiny.classes]
+    rows = [line.split() for line in lines[2:]]
+    assert [row[0] for row in rows] == [str(faces / "face0.png"), str(faces / "face1.png")]
+    expected = _expected(tiny, 2)
+    for row, probs in zip(rows, expected, strict=True):
+        assert row[1] == tiny.classes[int(probs.argmax())]
+        assert float(row[2]) == pytest.approx(100 * probs.max(), abs=0.051)
+        assert [float(v) for v in row[3:]] == pytest.approx(100 * probs, abs=0.051)
+
+
+def test_json_gives_every_probability_and_onnx_agrees(tiny, export_dir, faces, capsys):
+    assert main(["predict", str(export_dir), str(faces), "--json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert main(["predict", str(export_dir), str(faces), "--json", "--onnx"]) == 0
+    from_onnx = json.loads(capsys.readouterr().out)
+    assert len(records) == 4
+    for record, other in zip(records, from_onnx, strict=True):
+        probs = record["probabilities"]
+        assert list(probs) == tiny.classes and sum(probs.values()) == pytest.approx(1, abs=1e-5)
+        assert record["class"] == max(probs, key=probs.get) == other["class"]
+        assert record["probability"] == pytest.approx(other["probability"], abs=1e-5)
+
+
+def test_bad_input_is_one_line(tiny, export_dir, faces, tmp_path, capsys):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    not_image = tmp_path / "notes.png"
+    not_image.write_text("not a picture")
+    tampered = tmp_path / "tampered"
+    shutil.copytree(export_dir, tampered)
+    with open(tampered / "model.safetensors", "ab") as handle:
+        handle.write(b"\0")
+    no_onnx = tmp_path / "no_onnx"
+    shutil.copytree(export_dir, no_onnx)
+    config = json.loads((no_onnx / "config.json").read_text())
+    del config["files"]["model.onnx"]
+    (no_onnx / "config.json").write_text(json.dumps(config))
+    face = str(faces / "face0.png")
+    cases = {
+        "is not an export folder (no config.json)": ["predict", str(tmp_path), face],
+        "no images in folder": ["predict", str(export_dir), str(empty)],
+        "cannot read image": ["predict", str(export_dir), str(not_image)],
+        "does not exist": ["predict", str(export_dir), str(tmp_path / "missing.png")],
+        "its SHA-256 differs": ["predict", str(tampered), face],
+        "has no model.onnx: export the trial with --format onnx": [
+            "predict", str(no_onnx), face, "--onnx",
+        ],
+        "the following arguments are required": ["predict", str(export_dir)],
+    }  # fmt: skip
+    for expected, argv in cases.items():
+        assert expected in refused(argv, capsys), argv
+
+
+def test_onnx_without_the_export_extra_is_one_line(export_dir, faces, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
+    line = refused(["predict", str(export_dir), str(faces), "--onnx"], capsys)
+    assert "--onnx needs the export extra: pip install 'harness[export]'" in line
+    # The PyTorch network needs nothing more.
+    assert main(["predict", str(export_dir), str(faces)]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2 + 4  # header, rule, four images
