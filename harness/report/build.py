@@ -24,7 +24,7 @@ def build_html(store: Any, studies: list[str] | None = None) -> str:
     board = rank_trials(data.trials)
     banner = comparisons.synthetic_banner(data.trials)
     parts = [
-        sections.leaderboard_section(board, len(data.studies) > 1),
+        sections.leaderboard_section(board, len(data.studies) > 1, data.with_weights, data.url),
         sections.cost_section(board),
         comparisons.comparison_section(store, data.trials),
         sections.curves_section(store, board),
@@ -69,14 +69,18 @@ def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
     """The whole leaderboard as a Markdown table (for CI summaries)."""
     data = gather(store, studies)
     board = rank_trials(data.trials)
-    headers = list(sections.LEADERBOARD_HEADERS)
+    headers = [*sections.LEADERBOARD_HEADERS, "weights"]
     several = len(data.studies) > 1
     if several:
         headers.insert(1, "study")
     rows = []
     for r in board.itertuples():
         family = f"baseline ({text(r.remedy)})" if r.kind == "baseline" else r.family
-        row = [str(r.rank), f"`{r.arch}`", family, count(r.n), *sections.result_cells(r)]
+        trial_id = sections.export_trial(r, data.with_weights)
+        export = (
+            "not kept" if trial_id is None else f"`{sections.export_command(trial_id, data.url)}`"
+        )
+        row = [str(r.rank), f"`{r.arch}`", family, count(r.n), *sections.result_cells(r), export]
         if several:
             row.insert(1, r.study)
         rows.append(row)

@@ -33,6 +33,8 @@ class ReportData:
     # `pretrained`, `config`
     trials: pd.DataFrame
     details: dict[int, dict[str, Any]] = field(default_factory=dict)  # `Store.trial` by id
+    # Our trial ids whose best-validation weights were kept (`harness export` takes them).
+    with_weights: frozenset[int] = frozenset()
     generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.timezone.utc))
 
     @property
@@ -109,8 +111,16 @@ def gather(store: Store, studies: list[str] | None = None) -> ReportData:
     from harness.folds import fold_means
 
     trials = fold_means(trials)
+    from harness.artifacts import weights_status
+
+    kept = frozenset(i for i, has in weights_status(store, ids).items() if has)
     return ReportData(
-        url=store.url, studies=names, study_rows=study_rows, trials=trials, details=details
+        url=store.url,
+        studies=names,
+        study_rows=study_rows,
+        trials=trials,
+        details=details,
+        with_weights=kept,
     )
 
 

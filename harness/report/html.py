@@ -59,6 +59,8 @@ tr.baseline td { background: #fbf7ee; }
          border-radius: 3px; }
 .cell { display: inline-block; width: 18px; height: 20px; line-height: 20px; text-align: center;
         color: #fff; font-size: 11px; font-weight: 600; border-radius: 2px; }
+code.cmd { font-family: "DejaVu Sans Mono", Menlo, Consolas, monospace; font-size: 0.9em;
+           white-space: nowrap; user-select: all; }
 .legend-cell { vertical-align: middle; margin: 0 4px 0 10px; }
 """
 

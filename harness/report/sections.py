@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
@@ -146,9 +147,38 @@ def result_cells(r: Any) -> list[str]:
     ]
 
 
-def leaderboard_section(board: pd.DataFrame, several_studies: bool) -> Section:
+def export_trial(row: Any, with_weights: frozenset[int]) -> int | None:
+    """The trial of a leaderboard row whose weights `harness export` can write: the row's
+    best-validation trial, else its first trial with weights, else None."""
+    if row.best_trial_id in with_weights:
+        return int(row.best_trial_id)
+    return next((int(t) for t in row.trial_ids if t in with_weights), None)
+
+
+def export_command(trial_id: int, url: str) -> str:
+    """The command that exports a trial; `--db` only when the database is not the default."""
+    from harness.store import DEFAULT_DB_URL
+
+    db = "" if url == DEFAULT_DB_URL else f" --db {shlex.quote(url)}"
+    return f"harness export {trial_id}{db}"
+
+
+def _export_cell(row: Any, with_weights: frozenset[int], url: str) -> Any:
+    trial_id = export_trial(row, with_weights)
+    if trial_id is None:
+        return "not kept"
+    command = export_command(trial_id, url)
+    return Raw(f'<code class="cmd" title="run this in a terminal">{esc(command)}</code>')
+
+
+def leaderboard_section(
+    board: pd.DataFrame,
+    several_studies: bool,
+    with_weights: frozenset[int] = frozenset(),
+    url: str = "",
+) -> Section:
     shown = _shown_rows(board, LEADERBOARD_ROWS)
-    headers = list(LEADERBOARD_HEADERS)
+    headers = [*LEADERBOARD_HEADERS, "weights"]
     if several_studies:
         headers.insert(1, "study")
     rows, classes = [], []
@@ -160,7 +190,7 @@ def leaderboard_section(board: pd.DataFrame, several_studies: bool) -> Section:
         if r.kind == "baseline":
             # Which remedy for 48 px inputs the baseline used decides what it measures.
             arch += f'<div class="remedy">input: {esc(text(r.remedy))}</div>'
-        row = [r.rank, Raw(arch), family, r.n, *result_cells(r)]
+        row = [r.rank, Raw(arch), family, r.n, *result_cells(r), _export_cell(r, with_weights, url)]
         if several_studies:
             row.insert(1, r.study)
         rows.append(row)
@@ -170,7 +200,10 @@ def leaderboard_section(board: pd.DataFrame, several_studies: bool) -> Section:
         f"<p class=note>Complete trials grouped by architecture and configuration; "
         f"accuracy is the mean ± standard deviation over seeds where a group has several runs. "
         f"Ranked by validation accuracy (test accuracy is never used to choose). "
-        f"{FLOPS_NOTE} Latency: median batch-1 forward time of the candidate.</p>"
+        f"{FLOPS_NOTE} Latency: median batch-1 forward time of the candidate. "
+        "Weights: the command that writes the row's best-validation network to a folder "
+        "(safetensors, on request ONNX or TorchScript; `harness predict` runs it); "
+        "`harness run --keep-weights` decides which trials keep theirs.</p>"
     )
     body += table(
         headers,
