@@ -19,6 +19,7 @@ from typing import Any
 
 import pytest
 
+from harness.artifacts import weights_status
 from harness.cli import main
 from harness.report import ReportError, markdown_leaderboard, write_report
 from harness.report.gather import input_remedy
@@ -63,6 +64,7 @@ def filled_db(root: Path) -> str:
     """
     import optuna
 
+    from harness.artifacts import save_trial_weights, upload_weights
     from harness.trial import Constraints, load_trial_dataset, run_trial
 
     url = f"sqlite:///{root / 'report.db'}"
@@ -95,15 +97,27 @@ def filled_db(root: Path) -> str:
         sampler=optuna.samplers.TPESampler(seed=0),
     )
 
+    artifacts = str(root / "artifacts")
+
     def objective(trial: optuna.Trial) -> float:
         arch = trial.suggest_categorical("arch", ["R*2 I*2", "I*2 R*2", "(RI)*2"])
         lr = trial.suggest_float("lr", 1e-3, 1e-2, log=True)
+
+        def keep(model: Any, outcome: Any, dataset: Any) -> None:
+            # The first two trials keep their weights: the leaderboard links them.
+            if trial.number < 2:
+                file = save_trial_weights(model.state_dict(), root, outcome.trial_id, {})
+                upload_weights(
+                    store, artifacts, file, trial_id=outcome.trial_id, optuna_trial=trial
+                )
+
         outcome = run_trial(
             _config(arch, lr=lr),
             store,
             study="search",
             dataset=dataset,
             optuna_trial_number=trial.number,
+            keep_weights=keep,
         )
         return outcome.val_acc
 
@@ -274,9 +288,17 @@ def test_every_leaderboard_number_comes_from_the_database(page: str, store: Stor
     rows = tables_of(page)["leaderboard"]
     groups = {**_groups(store, "orderings"), **_groups(store, "search")}
     assert len(rows) == len(groups) == 10
+    trial_ids = [int(i) for r in rows for i in r[11].split(", ")]
+    kept = {i for i, has in weights_status(store, trial_ids).items() if has}
     for row in rows:
-        rank, study, arch, family, runs, val, test, loss, params, flops, latency, ids = row
+        rank, study, arch, family, runs, val, test, loss, params, flops, latency, ids, weights = row
         part = groups[tuple(int(i) for i in ids.split(", "))]
+        best = int(
+            part.sort_values(["val_acc", "trial_id"], ascending=[False, True]).iloc[0]["trial_id"]
+        )
+        with_weights = [best] if best in kept else [int(i) for i in part["trial_id"] if i in kept]
+        expected = f"harness export {with_weights[0]} --db " if with_weights else "not kept"
+        assert weights.startswith(expected), (weights, expected)
         first = part.iloc[0]
         assert study == first["study"]
         assert arch.startswith(first["arch"])
@@ -293,6 +315,9 @@ def test_every_leaderboard_number_comes_from_the_database(page: str, store: Stor
     # Ranked by mean validation accuracy.
     means = [float(r[5].split(" ")[0]) for r in rows]
     assert means == sorted(means, reverse=True)
+    # Both branches: rows whose trials kept weights link the command, the others say so.
+    assert len(kept) == 2
+    assert {r[12] == "not kept" for r in rows} == {True, False}
 
 
 def test_baselines_say_which_input_remedy_they_used(page: str, store: Store) -> None:
