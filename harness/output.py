@@ -27,7 +27,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, first_line
 
-__all__ = ["atomic_path", "check_writable", "regular_target", "write_text_atomic"]
+__all__ = ["atomic_path", "check_writable", "current_umask", "regular_target", "write_text_atomic"]
 
 
 def check_writable(path: str | Path, flag: str = "-o", example: str = "report.html") -> Path:
@@ -67,7 +67,7 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     os.close(handle)
     partial = Path(name)
     # mkstemp makes the file private (0600); the finished file gets the usual mode.
-    os.chmod(partial, 0o666 & ~_umask())
+    os.chmod(partial, 0o666 & ~current_umask())
     try:
         yield partial
         os.replace(partial, target)
@@ -138,7 +138,7 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "a special file")
 
 
-def _umask() -> int:
+def current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

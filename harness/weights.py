@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -65,7 +66,7 @@ def save_weights(
     a crash or a full disk never leaves a truncated file under the final name."""
     from safetensors.torch import save_file
 
-    from harness.output import atomic_path
+    from harness.output import atomic_path, current_umask
 
     path = Path(path)
     # safetensors refuses views and shared storage: each tensor is written as its own copy.
@@ -75,6 +76,8 @@ def save_weights(
     header = {_META_KEY: json.dumps(metadata or {}, sort_keys=True, default=str)}
     with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata=header)
+        # safetensors writes a new private (0600) file: give it the usual mode again.
+        os.chmod(partial, 0o666 & ~current_umask())
     return WeightsFile(path, file_sha256(path), path.stat().st_size)
 
 
