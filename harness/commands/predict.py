@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -54,4 +55,11 @@ def run(args: argparse.Namespace) -> int:
         for r in records
     ]
     print(render_table(headers, rows))
+    if predictions.data_spec.startswith("synthetic"):
+        from harness.search.leaderboard import PIPELINE_CHECK
+
+        print(
+            f"NOTE: this network was trained on synthetic data: {PIPELINE_CHECK}",
+            file=sys.stderr,
+        )
     return 0

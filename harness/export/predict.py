@@ -30,6 +30,7 @@ class Predictions:
     files: list[Path]
     probabilities: np.ndarray  # (N, classes), rows sum to 1
     runtime: str  # "pytorch" or "onnxruntime"
+    data_spec: str = ""  # what the network was trained on (config.json's trial)
 
     def records(self) -> list[dict[str, Any]]:
         rows = []
@@ -89,4 +90,6 @@ def predict_files(
                 logits = model(x)
         chunks.append(probabilities(logits.float(), output).numpy())
     probs = np.concatenate(chunks)
-    return Predictions(list(config["classes"]), paths, probs, "onnxruntime" if onnx else "pytorch")
+    runtime = "onnxruntime" if onnx else "pytorch"
+    data_spec = str((config.get("trial") or {}).get("data_spec") or "")
+    return Predictions(list(config["classes"]), paths, probs, runtime, data_spec)
