@@ -43,7 +43,6 @@ __all__ = [
     "default_location",
     "download_to",
     "is_remote",
-    "optuna_artifacts",
     "resolve_location",
     "staging_dir",
     "trial_weights",
@@ -191,13 +190,6 @@ def upload_weights(
     return artifact_id
 
 
-def optuna_artifacts(storage: Any, optuna_trial_id: int) -> list[dict[str, Any]]:
-    """The artifacts linked to an Optuna trial (by Optuna's internal trial id), as their
-    meta dicts; one that optuna-dashboard deleted (its attribute JSON null) is left out."""
-    attrs = storage.get_trial_system_attrs(optuna_trial_id)
-    return artifact_metas(attrs)
-
-
 def artifact_metas(system_attrs: dict[str, Any]) -> list[dict[str, Any]]:
     found = []
     for key, value in system_attrs.items():
@@ -258,15 +250,15 @@ def trial_weights(
         if found is None:
             raise WeightsError(f"no trial {trial_id} in {store.url}: see harness trials for ids")
         raise WeightsError(
-            f"trial {trial_id} has no saved weights (status {found['status']}): its run kept "
-            "none (--keep-weights top keeps the best 3 and the named orderings); rerun it "
-            "with --keep-weights all"
+            f"trial {trial_id} has no saved weights (status {found['status']}): its run did not "
+            "keep them (--keep-weights top keeps the named orderings and the best --top rows); "
+            f"`harness export {trial_id} --retrain` trains it again with its seed"
         )
     if link["removed_at"] is not None:
         raise WeightsError(
             f"trial {trial_id}'s weights were removed by harness clean on "
-            f"{link['removed_at']:%Y-%m-%d} (their Optuna study was deleted); rerun it with "
-            "--keep-weights all"
+            f"{link['removed_at']:%Y-%m-%d} (their Optuna study was deleted); "
+            f"`harness export {trial_id} --retrain` trains it again with its seed"
         )
     where = resolve_location(location, store.raw_url) if location else link["location"]
     shown = f"trial {trial_id}'s weights ({link['filename']} in {where})"
@@ -274,14 +266,14 @@ def trial_weights(
         if _sha256(path) != link["sha256"]:
             raise WeightsError(
                 f"{shown} are not the file that was saved (SHA-256 differs): changed or "
-                "truncated; rerun the trial with --keep-weights all"
+                f"truncated; `harness export {trial_id} --retrain` trains it again with its seed"
             )
         try:
             return load_weights(path)
         except WeightsError:
             raise WeightsError(
-                f"{shown} cannot be read as safetensors: the saved file is corrupt; rerun "
-                "the trial with --keep-weights all"
+                f"{shown} cannot be read as safetensors: the saved file is corrupt; "
+                f"`harness export {trial_id} --retrain` trains it again with its seed"
             ) from None
 
 

@@ -86,10 +86,11 @@ def live_optuna_artifacts(store: Store) -> tuple[set[str], set[str]]:
         )
         ids: set[str] = set()
         names = set()
-        for study in storage.get_all_studies():
-            names.add(study.study_name)
-            ids.update(meta["artifact_id"] for meta in artifact_metas(study.system_attrs))
-            for trial in storage.get_all_trials(study._study_id, deepcopy=False):
+        for frozen in storage.get_all_studies():
+            names.add(frozen.study_name)
+            ids.update(meta["artifact_id"] for meta in artifact_metas(frozen.system_attrs))
+            study_id = storage.get_study_id_from_name(frozen.study_name)
+            for trial in storage.get_all_trials(study_id, deepcopy=False):
                 ids.update(meta["artifact_id"] for meta in artifact_metas(trial.system_attrs))
         storage.remove_session()
     except (optuna.exceptions.OptunaError, SQLAlchemyError) as error:

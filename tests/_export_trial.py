@@ -2,15 +2,14 @@
 
 `run_trial` trains and records the trial; its Trainer is wrapped to keep the network it
 trained (after `fit` it holds the best-validation weights, the ones the recorded
-accuracies were measured with), and `save_weights` writes them as the keep helper's
-artifacts will. `fake_artifacts` stands in for `harness.artifacts.trial_weights`
-(branch keep) in the command tests: it serves that file through `load_weights`.
+accuracies were measured with). Its `keep_weights` hook saves them as a search keeps
+them: a safetensors file uploaded as an Optuna artifact of the study and linked to our
+row (`harness.artifacts.upload_weights`), so the commands read them through the real
+`harness.artifacts.trial_weights`.
 """
 
 from __future__ import annotations
 
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,8 @@ class TinyTrial:
     db: str
     trial_id: int
     study: str
-    weights: Path
+    weights: Path  # a copy of the saved weights, outside the artifact store
+    artifact: Path  # the file in the artifact store that trial_weights reads
     model: torch.nn.Module  # the network run_trial trained, best-validation weights
     mean: float
     std: float
@@ -63,35 +63,28 @@ def train_tiny_trial(folder: Path, *, study: str = "demo", **changes: Any) -> Ti
     )  # fmt: skip
     config = TrainConfig.from_protocol("fast", **{**values, **changes})
     db = f"sqlite:///{folder / 'results.db'}"
+    weights = folder / "trial.safetensors"
+    artifacts = folder / "artifacts"
+
+    def keep(model: torch.nn.Module, outcome: Any, dataset: Any) -> None:
+        import optuna
+
+        from harness.artifacts import upload_weights
+
+        file = save_weights(model.state_dict(), weights, {"trial_id": outcome.trial_id})
+        optuna_study = optuna.create_study(study_name=study, storage=db, load_if_exists=True)
+        upload_weights(
+            store, str(artifacts), file, trial_id=outcome.trial_id, optuna_trial=optuna_study
+        )
+
     with pytest.MonkeyPatch.context() as patch, Store(db) as store:
         patch.setattr(harness.trial, "Trainer", Keeping)
-        outcome = run_trial(config, store, study=study, measure_latency=False)
+        outcome = run_trial(config, store, study=study, measure_latency=False, keep_weights=keep)
+        link = store.weights_of(outcome.trial_id)
     assert outcome.status == "complete", outcome.reason
     (trainer,) = trainers
-    weights = folder / "trial.safetensors"
-    save_weights(trainer.model.state_dict(), weights, {"trial_id": outcome.trial_id})
     return TinyTrial(
-        db, outcome.trial_id, study, weights, trainer.model.eval(), trainer.mean, trainer.std,
-        trainer.splits["test"].images.cpu(), list(trainer.classes),
+        db, outcome.trial_id, study, weights, artifacts / link["artifact_id"],
+        trainer.model.eval(), trainer.mean, trainer.std, trainer.splits["test"].images.cpu(),
+        list(trainer.classes),
     )  # fmt: skip
-
-
-def fake_artifacts(monkeypatch: pytest.MonkeyPatch, files: dict[int, Path]) -> None:
-    """`harness.artifacts.trial_weights` serving `files` (our trial id -> weights file);
-    another trial has no saved weights. Patched for this test only (a stand-in module
-    where harness.artifacts does not exist yet)."""
-    from harness.weights import WeightsError, load_weights
-
-    def trial_weights(store: Any, trial_id: int, location: str | None = None):
-        if trial_id not in files:
-            raise WeightsError(
-                f"trial {trial_id} has no saved weights: rerun it with --keep-weights all"
-            )
-        return load_weights(files[trial_id])
-
-    try:
-        import harness.artifacts as module
-    except ImportError:  # before the keep branch is merged: a stand-in module
-        module = types.ModuleType("harness.artifacts")
-        monkeypatch.setitem(sys.modules, "harness.artifacts", module)
-    monkeypatch.setattr(module, "trial_weights", trial_weights, raising=False)

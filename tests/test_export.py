@@ -1,9 +1,9 @@
 """`harness export`: a trial's saved weights as a checked folder, refused whole on bad input.
 
 One real tiny trial (`_export_trial.train_tiny_trial`: run_trial on synthetic data, its
-trained weights saved with save_weights) is exported once with every format; the
-command tests serve its weights through a stand-in for `harness.artifacts.trial_weights`
-(`fake_artifacts`), which the keep branch provides.
+trained weights kept as an Optuna artifact linked to its row, as a search keeps them) is
+exported once with every format; the command tests read its weights through
+`harness.artifacts.trial_weights`.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import timm
 import torch
-from _export_trial import fake_artifacts, train_tiny_trial
+from _export_trial import train_tiny_trial
 from _refusal import refused
 
 from harness.cli import main
@@ -244,7 +244,6 @@ def test_formats_are_checked_and_safetensors_is_always_written():
 def test_export_prints_each_check_the_folder_and_what_to_run_next(
     tiny, tmp_path, monkeypatch, capsys
 ):
-    fake_artifacts(monkeypatch, {tiny.trial_id: tiny.weights})
     out = tmp_path / "exp"
     argv = ["export", str(tiny.trial_id), "--db", tiny.db, "--out", str(out)]
     assert main([*argv, "--format", "onnx"]) == 0
@@ -272,7 +271,6 @@ def test_export_prints_each_check_the_folder_and_what_to_run_next(
 def test_export_best_picks_the_leaderboards_top_trial_and_prints_json(
     tiny, tmp_path, monkeypatch, capsys
 ):
-    fake_artifacts(monkeypatch, {tiny.trial_id: tiny.weights})
     monkeypatch.chdir(tmp_path)
     assert main(["export", "--best", "--db", tiny.db, "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
@@ -285,37 +283,39 @@ def test_export_best_picks_the_leaderboards_top_trial_and_prints_json(
 def test_bad_input_is_one_line_and_leaves_no_folder(
     tiny, tmp_path, monkeypatch, capsys, record_trial
 ):
-    corrupt = tmp_path / "corrupt.safetensors"
-    corrupt.write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}")
-    truncated = tmp_path / "truncated.safetensors"
-    truncated.write_bytes(tiny.weights.read_bytes()[:-100])
+    saved = tiny.artifact.read_bytes()
     other_db = tmp_path / "two.db"
     shutil.copy(tiny.db.removeprefix("sqlite:///"), other_db)
     with Store(f"sqlite:///{other_db}") as store:
-        record_trial(store, study="other")
+        unkept = record_trial(store, study="other").trial_id  # a row without weights
     out = tmp_path / "out"
     base = ["export", "--db", tiny.db, "--out", str(out)]
     trial = str(tiny.trial_id)
+    other = ["export", "--db", f"sqlite:///{other_db}", "--out", str(out)]
     cases = [
-        ("no trial 999", [*base, "999"], {}),
-        (f"trial {trial} has no saved weights", [*base, trial], {}),
-        ("cannot be read as safetensors", [*base, trial], {tiny.trial_id: corrupt}),
-        ("it is corrupt or truncated", [*base, trial], {tiny.trial_id: truncated}),
-        ("give a TRIAL id or --best", base, {}),
-        ("--study goes with --best", [*base, trial, "--study", "demo"], {}),
-        ("holds 2 studies (demo, other): name one with --study",
-         ["export", "--best", "--db", f"sqlite:///{other_db}", "--out", str(out)], {}),
-        ("unknown study 'nope'", [*base, "--best", "--study", "nope"], {}),
-        ("unknown --format 'png'", [*base, trial, "--format", "png"], {}),
+        ("no trial 999", [*base, "999"], None),
+        (f"trial {unkept} has no saved weights", [*other, str(unkept)], None),
+        (f"`harness export {unkept} --retrain` trains it again", [*other, str(unkept)], None),
+        ("are not the file that was saved (SHA-256 differs): changed or truncated",
+         [*base, trial], b"\x10\x00\x00\x00\x00\x00\x00\x00{not json at all}"),
+        ("SHA-256 differs", [*base, trial], saved[:-100]),
+        (f"`harness export {trial} --retrain` trains it again", [*base, trial], saved[:-100]),
+        ("give a TRIAL id or --best", base, None),
+        ("--study goes with --best", [*base, trial, "--study", "demo"], None),
+        ("holds 2 studies (demo, other): name one with --study", [*other, "--best"], None),
+        ("unknown study 'nope'", [*base, "--best", "--study", "nope"], None),
+        ("unknown --format 'png'", [*base, trial, "--format", "png"], None),
     ]  # fmt: skip
-    for expected, argv, files in cases:
-        fake_artifacts(monkeypatch, files)
-        assert expected in refused(argv, capsys), argv
+    try:
+        for expected, argv, damaged in cases:
+            tiny.artifact.write_bytes(saved if damaged is None else damaged)
+            assert expected in refused(argv, capsys), argv
+    finally:
+        tiny.artifact.write_bytes(saved)
     assert not out.exists() and _leftovers(tmp_path) == []
 
     out.mkdir()
     (out / "kept.txt").write_text("mine")
-    fake_artifacts(monkeypatch, {tiny.trial_id: tiny.weights})
     line = refused([*base, str(tiny.trial_id)], capsys)
     assert (
         line
@@ -330,7 +330,6 @@ def test_onnx_without_the_export_extra_is_one_line_before_any_work(
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # import onnxruntime -> ImportError
     with pytest.raises(ExportError, match="needs the export extra"):
         require_onnx()
-    fake_artifacts(monkeypatch, {tiny.trial_id: tiny.weights})
     out = tmp_path / "out"
     argv = ["export", str(tiny.trial_id), "--db", tiny.db, "--out", str(out), "--format", "onnx"]
     assert refused(argv, capsys) == (
@@ -338,3 +337,18 @@ def test_onnx_without_the_export_extra_is_one_line_before_any_work(
         "(onnxruntime is not installed)"
     )
     assert not out.exists()
+
+
+def test_retrain_trains_the_trial_again_to_the_very_same_weights(tiny, tmp_path, capsys):
+    """A trial whose weights were not kept: trained again with its seed on the CPU, it is
+    the same network (same tensors), and the accuracy check says so."""
+    out = tmp_path / "again"
+    argv = ["export", str(tiny.trial_id), "--db", tiny.db, "--out", str(out), "--retrain"]
+    assert main(argv) == 0
+    printed, err = capsys.readouterr()
+    assert f"training trial {tiny.trial_id} again" in err
+    assert printed.splitlines()[0].startswith("test accuracy re-evaluated ")
+    retrained, _ = load_weights(out / "model.safetensors")
+    kept, _ = load_weights(tiny.weights)
+    assert retrained.keys() == kept.keys()
+    assert all(torch.equal(retrained[name], kept[name]) for name in kept)

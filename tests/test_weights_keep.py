@@ -171,7 +171,7 @@ def test_named_keeps_only_the_named_orderings(space, tmp_path):
     with Store(chosen.url) as store:
         with pytest.raises(WeightsError, match=f"trial {other} has no saved weights") as error:
             trial_weights(store, other)
-        assert "\n" not in str(error.value) and "--keep-weights all" in str(error.value)
+        assert "\n" not in str(error.value) and "--retrain" in str(error.value)
         assert weights_status(store, by_id) == {i: i in named for i in by_id}
 
 

@@ -68,6 +68,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--force", action="store_true", help="replace an earlier export in the --out folder"
     )
+    parser.add_argument(
+        "--retrain",
+        action="store_true",
+        help="train the trial's recorded configuration again with its seed on the CPU instead "
+        "of reading saved weights (for a trial whose run did not keep them); refused unless "
+        "the retrained network scores the recorded test accuracy",
+    )
     parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
     parser.set_defaults(func=run)
 
@@ -99,9 +106,21 @@ def run(args: argparse.Namespace) -> int:
             else Path("exports") / folder_name(trial.get("study"), trial_id)
         )
         refuse_existing(out, args.force)  # before the weights are fetched
-        from harness.artifacts import trial_weights
+        if not args.retrain:
+            from harness.artifacts import trial_weights
 
-        state, metadata = trial_weights(store, trial_id, args.artifacts)
+            state, metadata = trial_weights(store, trial_id, args.artifacts)
+    if args.retrain:
+        from harness.export.retrain import retrain_weights
+
+        if not args.json:
+            print(
+                f"training trial {trial_id} again ({trial.get('arch')}, seed {trial.get('seed')}) "
+                "on the CPU: its weights were not read from the artifact store",
+                file=sys.stderr,
+                flush=True,
+            )
+        state, metadata = retrain_weights(trial, progress=not args.json)
     if not args.json:
         # On stderr, as progress: re-evaluation can take a while on a big test split.
         print(

@@ -32,7 +32,14 @@ if TYPE_CHECKING:
     from harness.data import Dataset
     from harness.train import Trainer
 
-__all__ = ["TrialNetwork", "rebuild_trial", "reevaluate", "training_config"]
+__all__ = [
+    "TrialNetwork",
+    "rebuild_trial",
+    "reevaluate",
+    "require_complete",
+    "trial_data",
+    "training_config",
+]
 
 # Share of the test images whose prediction may differ from the recorded run when it ran
 # on another device or precision than the CPU's float32 (see the module's docstring).
@@ -59,29 +66,41 @@ class TrialNetwork:
         return images, self.trainer.prepare(images, augment=False).contiguous()
 
 
-def training_config(recorded: dict[str, Any]) -> TrainConfig:
-    """The recorded configuration as a `TrainConfig` for re-evaluation on the CPU:
-    the recorded extras (input_shape, arch_requested) dropped, no checkpoint to load
-    (the saved weights replace it), float32, no compile."""
+def training_config(recorded: dict[str, Any], *, for_training: bool = False) -> TrainConfig:
+    """The recorded configuration as a `TrainConfig` on the CPU, without compile and
+    the recorded extras (input_shape, arch_requested). For re-evaluation (the default)
+    also float32, all threads and no checkpoint to load: the saved weights replace it.
+    For training again (`for_training`) the checkpoint, precision and thread count
+    stay: they shape the result."""
     from harness.config import DEFAULT_BASELINE_STEM, TrainConfig
 
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     values = {k: v for k, v in recorded.items() if k in known}
     values["baseline_stem"] = values.get("baseline_stem") or DEFAULT_BASELINE_STEM
-    values.update(device="cpu", precision="fp32", compile=False, threads=None, pretrained=None)
+    values.update(device="cpu", compile=False)
+    if not for_training:  # the thread count changes training's sums, not evaluation's result
+        values.update(precision="fp32", pretrained=None, threads=None)
     return TrainConfig.from_dict(values)
 
 
-def rebuild_trial(
-    trial: dict[str, Any], state: dict[str, torch.Tensor], *, source: str = ""
-) -> TrialNetwork:
-    """Trial row `trial` (`Store.trial`) with `state` loaded into its network."""
-    import torch
+def trial_data(trial: dict[str, Any], config: TrainConfig) -> Dataset:
+    """The trial's data, loaded again from its spec; ExportError unless it is the data
+    the trial was measured on (its recorded fingerprint)."""
+    from harness.trial import load_trial_dataset
 
-    from harness.train import Trainer
-    from harness.trial import candidate_for, load_trial_dataset
-    from harness.weights import load_into
+    dataset = load_trial_dataset(trial["data_spec"] or config.data)
+    expected = trial.get("data_fingerprint")
+    if expected and dataset.fingerprint != expected:
+        raise ExportError(
+            f"the data {dataset.spec} is not what trial {trial['id']} was measured on "
+            f"(fingerprint {dataset.fingerprint}, recorded {expected}): restore that data "
+            "to export it"
+        )
+    return dataset
 
+
+def require_complete(trial: dict[str, Any]) -> dict[str, Any]:
+    """The trial's recorded configuration; ExportError unless the trial completed."""
     trial_id = trial["id"]
     if trial.get("status") != "complete" or trial.get("test_acc") is None:
         raise ExportError(
@@ -91,14 +110,21 @@ def rebuild_trial(
     recorded = trial.get("config")
     if not isinstance(recorded, dict) or "arch" not in recorded:
         raise ExportError(f"trial {trial_id} has no recorded configuration to rebuild it from")
-    config = training_config(recorded)
-    dataset = load_trial_dataset(trial["data_spec"] or config.data)
-    expected = trial.get("data_fingerprint")
-    if expected and dataset.fingerprint != expected:
-        raise ExportError(
-            f"the data {dataset.spec} is not what trial {trial_id} was measured on (fingerprint "
-            f"{dataset.fingerprint}, recorded {expected}): restore that data to export it"
-        )
+    return recorded
+
+
+def rebuild_trial(
+    trial: dict[str, Any], state: dict[str, torch.Tensor], *, source: str = ""
+) -> TrialNetwork:
+    """Trial row `trial` (`Store.trial`) with `state` loaded into its network."""
+    import torch
+
+    from harness.train import Trainer
+    from harness.trial import candidate_for
+    from harness.weights import load_into
+
+    config = training_config(require_complete(trial))
+    dataset = trial_data(trial, config)
     candidate = candidate_for(config, dataset)
     load_into(candidate.model, state, source=source)
     trainer = Trainer(candidate.model, dataset, config, torch.device("cpu"))

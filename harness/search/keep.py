@@ -37,7 +37,6 @@ from typing import TYPE_CHECKING, Any
 
 from harness.artifacts import (
     artifact_metas,
-    optuna_artifacts,
     resolve_location,
     save_trial_weights,
     staging_dir,
@@ -105,6 +104,7 @@ class WeightsKeeper:
         self.location = resolve_location(search.settings.artifacts, store.raw_url)
         self.staged = staging_dir(self.location, store.raw_url, search.study)
         self._named = _named_archs(search)
+        self._storage: Any = None  # opened when settling needs to read links
 
     def is_named(self, params: dict[str, Any]) -> bool:
         arch = stored_arch(self.search.space, params)
@@ -266,19 +266,28 @@ class WeightsKeeper:
 
     def _linked_to(self, trial_id: int, study: optuna.Study) -> bool:
         """Whether row `trial_id`'s weights are an artifact of its Optuna trial or study."""
+        from harness.search.study import storage_at
+
         link = self.store.weights_of(trial_id)
         if link is None or link["removed_at"] is not None:
             return False
-        row = self.store.trial_columns([trial_id], ["optuna_trial_number"])[trial_id]
-        storage = study._storage
-        metas = artifact_metas(storage.get_study_system_attrs(study._study_id))
-        number = row["optuna_trial_number"]
+        number = self.store.trial_columns([trial_id], ["optuna_trial_number"])[trial_id][
+            "optuna_trial_number"
+        ]
+        # The storage's public reads: a study's own attributes are not on `optuna.Study`.
+        if self._storage is None:
+            self._storage = storage_at(self.store.raw_url, heartbeat_s=None, grace_s=None)
+        storage = self._storage
+        study_id = storage.get_study_id_from_name(study.study_name)
+        attrs = [storage.get_study_system_attrs(study_id)]
         if number is not None:
-            trial_id_in_optuna = storage.get_trial_id_from_study_id_trial_number(
-                study._study_id, number
-            )
-            metas += optuna_artifacts(storage, trial_id_in_optuna)
-        return any(meta["artifact_id"] == link["artifact_id"] for meta in metas)
+            found = storage.get_trial_id_from_study_id_trial_number(study_id, number)
+            attrs.append(storage.get_trial_system_attrs(found))
+        return any(
+            meta["artifact_id"] == link["artifact_id"]
+            for values in attrs
+            for meta in artifact_metas(values)
+        )
 
     def _staged_files(self) -> dict[int, Path]:
         if not self.staged.is_dir():
