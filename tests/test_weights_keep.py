@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import shlex
 import textwrap
 from pathlib import Path
 
@@ -488,3 +489,30 @@ def test_run_flags_are_checked_before_any_work(space, tmp_path, capsys):
         from harness.search import RunPlan
 
         RunPlan.resolve(settings(space, tmp_path, keep_weights="best"))
+
+
+def test_the_run_says_where_the_weights_are_and_its_export_line_works(
+    space, tmp_path, monkeypatch, capsys
+):
+    """The summary names the artifacts folder for optuna-dashboard and prints the export
+    command of the study's best trial; that command, run as printed, writes the folder."""
+    from harness.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HARNESS_ARTIFACTS")  # the default: artifacts/ beside the database
+    db = f"sqlite:///{tmp_path}/h.db"
+    argv = ["run", "--space", space, "--db", db, "--trials", "1", "--data", DATA,
+            "--epochs", "1", "--max-batches", "2", "--no-report", "--no-progress",
+            "--study", "t"]  # fmt: skip
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    artifacts = tmp_path / "artifacts"
+    assert any(line.startswith("weights: ") and str(artifacts) in line for line in lines)
+    (live,) = [line for line in lines if line.startswith("live view: ")]
+    assert f"--artifact-dir {artifacts} " in live
+    (export,) = [line for line in lines if line.startswith("export: ")]
+    command = export.removeprefix("export: ").split("  (")[0]
+    assert command == f"harness export --best --study t --db {db} --format onnx"
+    assert main(shlex.split(command)[1:]) == 0
+    written = list((tmp_path / "exports").iterdir())
+    assert len(written) == 1 and (written[0] / "model.onnx").is_file()

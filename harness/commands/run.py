@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import shlex
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -276,8 +277,20 @@ def run(args: argparse.Namespace) -> int:
         print(f"weights: {weights_text(result)}")
     report = None if args.no_report else _write_report(result.url, settings.url, result.study)
     print(f"\ndatabase: {result.url}  (harness trials --study {result.study})")
+    kept = settings.keep_weights != "none" and result.weights.get("kept", 0) > 0
     if settings.url.startswith("sqlite"):
-        print(f"live view: optuna-dashboard {result.url}  (pip install optuna-dashboard)")
+        # The dashboard lists and downloads the weights when it is told where they are.
+        local = kept and not result.artifacts.startswith(("s3://", "gs://"))
+        serve = f" --artifact-dir {shlex.quote(result.artifacts)}" if local else ""
+        print(f"live view: optuna-dashboard {result.url}{serve}  (pip install optuna-dashboard)")
+    if kept:
+        from harness.store import DEFAULT_DB_URL
+
+        db = "" if result.url == DEFAULT_DB_URL else f" --db {shlex.quote(result.url)}"
+        print(
+            f"export: harness export --best --study {shlex.quote(result.study)}{db} "
+            "--format onnx  (then harness predict FOLDER IMAGES...)"
+        )
     if report is not None:
         print(f"report: {report}")
     print(f"wall time: {_duration(time.perf_counter() - started)}")
