@@ -352,3 +352,19 @@ def test_retrain_trains_the_trial_again_to_the_very_same_weights(tiny, tmp_path,
     kept, _ = load_weights(tiny.weights)
     assert retrained.keys() == kept.keys()
     assert all(torch.equal(retrained[name], kept[name]) for name in kept)
+
+
+def test_the_printed_export_command_pastes_as_it_stands():
+    """Quoted for a shell, `--db` only off the default, and never a masked password (it
+    could not connect): such a URL is read from $HARNESS_DB instead."""
+    from harness.export.select import export_command
+
+    assert export_command("sqlite:///results/harness.db", trial_id=3) == "harness export 3"
+    assert (
+        export_command("postgresql://bob:***@db.example/h", trial_id=3)
+        == 'harness export 3 --db "$HARNESS_DB"'
+    )
+    assert (
+        export_command("sqlite:///my runs/h.db", study="a b", extra=" --format onnx")
+        == "harness export --best --study 'a b' --db 'sqlite:///my runs/h.db' --format onnx"
+    )

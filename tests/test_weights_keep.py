@@ -516,3 +516,53 @@ def test_the_run_says_where_the_weights_are_and_its_export_line_works(
     assert main(shlex.split(command)[1:]) == 0
     written = list((tmp_path / "exports").iterdir())
     assert len(written) == 1 and (written[0] / "model.onnx").is_file()
+
+
+def test_the_export_line_names_the_best_row_that_kept_weights(space, tmp_path):
+    """`--best` when the top row kept its weights; otherwise the trial of the best row
+    that did (a `named` run's top row is often a searched one without weights)."""
+    from harness.commands.run import _export_line
+
+    chosen = settings(space, tmp_path, keep_weights="all")
+    result = run_search(chosen)
+    board = result.leaderboard
+    assert len(board) >= 2
+    line = _export_line(result, chosen.url)
+    assert line.startswith(f"harness export --best --study t --db {chosen.url} --format onnx")
+    with Store(chosen.url) as store:
+        top = store.weights_links([int(i) for i in board.iloc[0]["trial_ids"]])
+        store.mark_weights_removed(link["artifact_id"] for link in top.values())
+    second = board.iloc[1]
+    line = _export_line(result, chosen.url)
+    assert line.startswith(f"harness export {int(second['best_trial_id'])} --db {chosen.url} ")
+    assert f"the best row with kept weights: rank {int(second['rank'])}" in line
+    with Store(chosen.url) as store:
+        rest = store.weights_links([int(i) for ids in board["trial_ids"] for i in ids])
+        store.mark_weights_removed(link["artifact_id"] for link in rest.values())
+    assert _export_line(result, chosen.url) == ""
+
+
+def test_a_failed_upload_stays_staged_and_the_runs_end_uploads_it(
+    space, tmp_path, monkeypatch, capfd
+):
+    real = keep_module.upload_weights
+    calls: list[str] = []
+
+    def flaky(*args, **kwargs):
+        calls.append(type(kwargs["optuna_trial"]).__name__)
+        if len(calls) == 1:
+            raise ConnectionError("the bucket did not answer")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(keep_module, "upload_weights", flaky)
+    chosen = settings(space, tmp_path, keep_weights="all", trials=1)
+    run_search(chosen)
+    assert calls == ["Trial", "Study"]  # the trial's own try, then the run's end
+    (trial_id,) = links(chosen.url)
+    with Store(chosen.url) as store:
+        row = store.trial(trial_id)
+        state, _ = trial_weights(store, trial_id)
+    assert row["status"] == "complete" and state
+    assert "staged in" in row["reason"] and "ConnectionError" in row["reason"]
+    assert not list((tmp_path / "artifacts" / ".staged").glob("*/*.safetensors"))
+    assert "ConnectionError: the bucket did not answer" in capfd.readouterr().err

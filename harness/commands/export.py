@@ -10,11 +10,10 @@ from pathlib import Path
 
 from harness.commands.trials import add_db_arg
 
-FORMATS = ("safetensors", "onnx", "torchscript")
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     from harness.commands import argtypes
+    from harness.export.pipeline import FORMATS
 
     parser = subparsers.add_parser(
         "export",

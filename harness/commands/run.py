@@ -284,13 +284,9 @@ def run(args: argparse.Namespace) -> int:
         serve = f" --artifact-dir {shlex.quote(result.artifacts)}" if local else ""
         print(f"live view: optuna-dashboard {result.url}{serve}  (pip install optuna-dashboard)")
     if kept:
-        from harness.store import DEFAULT_DB_URL
-
-        db = "" if result.url == DEFAULT_DB_URL else f" --db {shlex.quote(result.url)}"
-        print(
-            f"export: harness export --best --study {shlex.quote(result.study)}{db} "
-            "--format onnx  (then harness predict FOLDER IMAGES...)"
-        )
+        line = _export_line(result, settings.url)
+        if line:
+            print(f"export: {line}")
     if report is not None:
         print(f"report: {report}")
     print(f"wall time: {_duration(time.perf_counter() - started)}")
@@ -313,6 +309,32 @@ def _check_artifacts(settings: SearchSettings) -> None:
     path = Path(location)
     if path.exists() and not path.is_dir():
         raise ConfigError(f"--artifacts {path} is a file, not a folder")
+
+
+def _export_line(result: SearchResult, url: str) -> str:
+    """The export command of the best leaderboard row whose trial kept its weights
+    (`--best` when that is the top row), or "" when no row has any."""
+    from harness.artifacts import weights_status
+    from harness.export.select import export_command
+    from harness.store import Store
+
+    board = result.leaderboard
+    if board.empty:
+        return ""
+    with Store(url, create=False) as store:
+        ids = [int(i) for ids in board["trial_ids"] for i in ids]
+        kept = {i for i, has in weights_status(store, ids).items() if has}
+    then = "  (then harness predict FOLDER IMAGES...)"
+    for position, row in enumerate(board.itertuples()):
+        best = int(row.best_trial_id)
+        chosen = best if best in kept else next((int(i) for i in row.trial_ids if i in kept), None)
+        if chosen is None:
+            continue
+        if position == 0 and chosen == best:
+            return export_command(result.url, study=result.study, extra=" --format onnx") + then
+        why = f"  (the best row with kept weights: rank {row.rank}; others: --retrain)"
+        return export_command(result.url, trial_id=chosen, extra=" --format onnx") + why
+    return ""
 
 
 def weights_text(result: SearchResult) -> str:

@@ -91,10 +91,10 @@ def staged(out: Path, *, force: bool = False) -> Iterator[Path]:
     except OSError as error:
         raise ExportError(f"cannot write {out}: {first_line(error)}") from None
     done = False
+    old = None
     try:
         yield partial
         refuse_existing(out, force)  # made meanwhile by someone else: still refused
-        old = None
         if out.exists():
             old = out.parent / f".{out.name}.old-{token}"
             os.replace(out, old)
@@ -103,6 +103,8 @@ def staged(out: Path, *, force: bool = False) -> Iterator[Path]:
             shutil.rmtree(old, ignore_errors=True)
         done = True
     except OSError as error:
+        if old is not None and old.exists() and not out.exists():
+            os.replace(old, out)  # --force: the earlier export comes back, not hidden
         raise ExportError(f"cannot write {out}: {first_line(error)}") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)

@@ -10,6 +10,7 @@ validation accuracy over seeds, never by test accuracy. Of the top row's trials
 from __future__ import annotations
 
 import re
+import shlex
 from typing import TYPE_CHECKING
 
 from harness.export.checks import ExportError
@@ -17,7 +18,7 @@ from harness.export.checks import ExportError
 if TYPE_CHECKING:
     from harness.store import Store
 
-__all__ = ["best_trial", "folder_name"]
+__all__ = ["best_trial", "export_command", "folder_name"]
 
 
 def best_trial(store: Store, study: str | None) -> int:
@@ -50,3 +51,22 @@ def folder_name(study: str | None, trial_id: int) -> str:
     """`<study>-trial-<id>`, the study's name made safe for a folder name."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", study or "").strip(".-") or "study"
     return f"{safe}-trial-{trial_id}"
+
+
+def export_command(
+    url: str, *, trial_id: int | None = None, study: str | None = None, extra: str = ""
+) -> str:
+    """The `harness export` command a user can paste: `TRIAL`, or `--best --study S`
+    when `trial_id` is None. `--db` only when the database is not the default; a URL
+    shown with its password masked becomes `--db "$HARNESS_DB"` (the masked one
+    could not connect, and the password is never printed)."""
+    from harness.store import DEFAULT_DB_URL
+
+    what = str(trial_id) if trial_id is not None else f"--best --study {shlex.quote(study or '')}"
+    if url == DEFAULT_DB_URL:
+        db = ""
+    elif "***" in url:
+        db = ' --db "$HARNESS_DB"'
+    else:
+        db = f" --db {shlex.quote(url)}"
+    return f"harness export {what}{db}{extra}"

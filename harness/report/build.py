@@ -78,7 +78,9 @@ def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
         family = f"baseline ({text(r.remedy)})" if r.kind == "baseline" else r.family
         trial_id = sections.export_trial(r, data.with_weights)
         export = (
-            "not kept" if trial_id is None else f"`{sections.export_command(trial_id, data.url)}`"
+            "not kept"
+            if trial_id is None
+            else f"`{sections.export_command(data.url, trial_id=trial_id)}`"
         )
         row = [str(r.rank), f"`{r.arch}`", family, count(r.n), *sections.result_cells(r), export]
         if several:

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
-import shlex
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from harness.export.select import export_command
 from harness.report import figures, tables
 from harness.report.gather import ReportData, add_details
 from harness.report.html import LETTER_COLOURS, Raw, Section, esc, figure_html, stage_cells, table
@@ -155,19 +155,11 @@ def export_trial(row: Any, with_weights: frozenset[int]) -> int | None:
     return next((int(t) for t in row.trial_ids if t in with_weights), None)
 
 
-def export_command(trial_id: int, url: str) -> str:
-    """The command that exports a trial; `--db` only when the database is not the default."""
-    from harness.store import DEFAULT_DB_URL
-
-    db = "" if url == DEFAULT_DB_URL else f" --db {shlex.quote(url)}"
-    return f"harness export {trial_id}{db}"
-
-
 def _export_cell(row: Any, with_weights: frozenset[int], url: str) -> Any:
     trial_id = export_trial(row, with_weights)
     if trial_id is None:
         return "not kept"
-    command = export_command(trial_id, url)
+    command = export_command(url, trial_id=trial_id)
     return Raw(f'<code class="cmd" title="run this in a terminal">{esc(command)}</code>')
 
 
@@ -203,7 +195,8 @@ def leaderboard_section(
         f"{FLOPS_NOTE} Latency: median batch-1 forward time of the candidate. "
         "Weights: the command that writes the row's best-validation network to a folder "
         "(safetensors, on request ONNX or TorchScript; `harness predict` runs it); "
-        "`harness run --keep-weights` decides which trials keep theirs.</p>"
+        "`harness run --keep-weights` decides which trials keep theirs; "
+        '`--db "$HARNESS_DB"` stands for a database URL whose password is not shown.</p>'
     )
     body += table(
         headers,

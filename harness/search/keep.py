@@ -44,7 +44,7 @@ from harness.artifacts import (
 )
 from harness.errors import HarnessError, first_line
 from harness.search.study import stored_arch
-from harness.weights import WEIGHTS_FILE, WeightsFile, file_sha256
+from harness.weights import WEIGHTS_FILE, WeightsError, WeightsFile, file_sha256
 
 if TYPE_CHECKING:
     import optuna
@@ -153,8 +153,12 @@ class WeightsKeeper:
                             self.store, self.location, file, trial_id=outcome.trial_id,
                             optuna_trial=trial,
                         )  # fmt: skip
-                    finally:
-                        file.path.unlink(missing_ok=True)
+                    except Exception as error:  # the file stays: `settle` uploads it
+                        raise WeightsError(
+                            f"{_describe(error)}; staged in {file.path.parent} for the run's "
+                            "end to upload"
+                        ) from None
+                    file.path.unlink(missing_ok=True)
             except Exception as error:
                 trial.set_user_attr(WEIGHTS_ATTR, f"not kept: {_describe(error)}")
                 raise

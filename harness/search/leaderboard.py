@@ -32,7 +32,8 @@ __all__ = [
 
 LEADERBOARD_COLUMNS = (
     "rank", "arch", "family", "kind", "settings", "val_acc", "val_acc_sd", "test_acc",
-    "test_acc_sd", "seeds", "params", "flops", "latency_ms", "pareto", "trial_ids", "test_accs",
+    "test_acc_sd", "seeds", "params", "flops", "latency_ms", "pareto", "trial_ids", "best_trial_id",
+    "test_accs",
 )  # fmt: skip
 PIPELINE_CHECK = (
     "pipeline check, not a finding: synthetic data tests the harness, not facial expression "
