@@ -104,7 +104,7 @@ class WeightsKeeper:
         self.location = resolve_location(search.settings.artifacts, store.raw_url)
         self.staged = staging_dir(self.location, store.raw_url, search.study)
         self._named = _named_archs(search)
-        self._storage: Any = None  # opened when settling needs to read links
+        self._links_storage: Any = None  # opened when settling needs to read links
 
     def is_named(self, params: dict[str, Any]) -> bool:
         arch = stored_arch(self.search.space, params)
@@ -279,9 +279,9 @@ class WeightsKeeper:
             "optuna_trial_number"
         ]
         # The storage's public reads: a study's own attributes are not on `optuna.Study`.
-        if self._storage is None:
-            self._storage = storage_at(self.store.raw_url, heartbeat_s=None, grace_s=None)
-        storage = self._storage
+        if self._links_storage is None:
+            self._links_storage = storage_at(self.store.raw_url, heartbeat_s=None, grace_s=None)
+        storage = self._links_storage
         study_id = storage.get_study_id_from_name(study.study_name)
         attrs = [storage.get_study_system_attrs(study_id)]
         if number is not None:
