@@ -27,7 +27,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import ConfigError, first_line
-from harness.weights import WEIGHTS_FILE, WeightsError, WeightsFile, load_weights, save_weights
+from harness.weights import (
+    WEIGHTS_FILE,
+    WeightsError,
+    WeightsFile,
+    file_sha256,
+    load_weights,
+    save_weights,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -42,6 +49,7 @@ __all__ = [
     "artifact_store",
     "default_location",
     "download_to",
+    "error_line",
     "is_remote",
     "resolve_location",
     "staging_dir",
@@ -95,25 +103,40 @@ def resolve_location(location: str | None, db_url: str) -> str:
     return str(Path(chosen).expanduser().absolute())
 
 
-def artifact_store(location: str) -> ArtifactStore:
-    """Optuna's artifact store for `location`: a folder (made if missing), `s3://bucket`
+def artifact_store(location: str, create: bool = True) -> ArtifactStore:
+    """Optuna's artifact store for `location`: a folder (made if missing, unless
+    `create` is false: readers must not make a recorded folder or a typo), `s3://bucket`
     (boto3, configured the usual way: AWS_* variables, ~/.aws, AWS_ENDPOINT_URL for an
     S3-compatible server) or `gs://bucket` (google-cloud-storage)."""
     from optuna.artifacts import Boto3ArtifactStore, FileSystemArtifactStore, GCSArtifactStore
 
-    if location.startswith("s3://"):
-        _require("boto3", "s3://", "boto3")
-        return Boto3ArtifactStore(location[5:])
-    if location.startswith("gs://"):
-        _require("google.cloud.storage", "gs://", "google-cloud-storage")
+    if is_remote(location):
+        if location.startswith("s3://"):
+            _require("boto3", "s3://", "boto3")
+        else:
+            _require("google.cloud.storage", "gs://", "google-cloud-storage")
         import warnings
 
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # "experimental" since Optuna 3.4
-            return GCSArtifactStore(location[5:])
+        try:
+            if location.startswith("s3://"):
+                return Boto3ArtifactStore(location[5:])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # "experimental" since Optuna 3.4
+                return GCSArtifactStore(location[5:])
+        except Exception as error:  # the client's own errors (credentials, region)
+            raise ConfigError(
+                f"cannot open the artifact store {location}: {error_line(error)}"
+            ) from None
     folder = Path(location)
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"--artifacts {folder} is a file, not a folder")
+    if not create:
+        if not folder.is_dir():
+            raise ConfigError(
+                f"artifacts folder {folder} does not exist (on this machine): "
+                "pass --artifacts LOCATION where the weights are"
+            )
+        return FileSystemArtifactStore(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -121,6 +144,12 @@ def artifact_store(location: str) -> ArtifactStore:
             f"cannot make the artifacts folder {folder}: {first_line(error)}"
         ) from None
     return FileSystemArtifactStore(folder)
+
+
+def error_line(error: BaseException) -> str:
+    """`TypeName: first line`: a client library's error (botocore's, google's), which
+    is neither an OSError nor ours, shown on one line."""
+    return f"{type(error).__name__}: {first_line(error)}"
 
 
 def _require(module: str, scheme: str, package: str) -> None:
@@ -207,10 +236,11 @@ def artifact_metas(system_attrs: dict[str, Any]) -> list[dict[str, Any]]:
 @contextmanager
 def download_to(location: str, artifact_id: str, filename: str) -> Iterator[Path]:
     """The artifact copied to a temporary `filename` (removed after the block);
-    WeightsError when the store does not have it."""
+    WeightsError when the store does not have it or its client fails, ConfigError when
+    the folder is not on this machine (it is never made here)."""
     from optuna.artifacts.exceptions import ArtifactNotFound
 
-    store = artifact_store(location)
+    store = artifact_store(location, create=False)
     with tempfile.TemporaryDirectory(prefix="harness-weights-") as folder:
         path = Path(folder) / filename
         try:
@@ -224,6 +254,10 @@ def download_to(location: str, artifact_id: str, filename: str) -> Iterator[Path
         except OSError as error:
             raise WeightsError(
                 f"cannot read artifact {artifact_id} from {location}: {first_line(error)}"
+            ) from None
+        except Exception as error:  # S3's or GCS's client errors: one line, not a traceback
+            raise WeightsError(
+                f"cannot read artifact {artifact_id} from {location}: {error_line(error)}"
             ) from None
         yield path
 
@@ -263,12 +297,14 @@ def trial_weights(
     where = resolve_location(location, store.raw_url) if location else link["location"]
     shown = f"trial {trial_id}'s weights ({link['filename']} in {where})"
     with download_to(where, link["artifact_id"], link["filename"]) as path:
-        if _sha256(path) != link["sha256"]:
+        if file_sha256(path) != link["sha256"]:
             raise WeightsError(
                 f"{shown} are not the file that was saved (SHA-256 differs): changed or "
                 f"truncated; `harness export {trial_id} --retrain` trains it again with its seed"
             )
         try:
+            # The digest is checked above (not with load_weights' sha256=): the two
+            # failures say different things.
             return load_weights(path)
         except WeightsError:
             raise WeightsError(
@@ -290,9 +326,3 @@ def weights_status(store: Store, trial_ids: Iterable[int]) -> dict[int, bool]:
             ok = (Path(link["location"]) / link["artifact_id"]).is_file()
         status[trial_id] = ok
     return status
-
-
-def _sha256(path: Path) -> str:
-    from harness.weights import file_sha256
-
-    return file_sha256(path)

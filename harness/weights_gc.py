@@ -6,12 +6,16 @@ artifact store. Our trial rows stay too (results are never lost), with their lin
 An artifact is unused when no Optuna study or trial in the database links it and no
 trial row of a study Optuna still has links it (a row reused in another study shares
 its source's artifact). Staged files (`--keep-weights top`) of this database's studies
-are stale once their trial is no longer running: a run stopped before its end left them.
+are stale once their study has no running trial: a `top` run stages finished trials
+and settles them only at its end, so a study with a running trial keeps all of them.
+Every location the links name is looked at (plus the --artifacts or default one).
 
 Removal is Optuna's own (`ArtifactStore.remove`, the way Optuna's FAQ removes
 artifacts); the links are then marked removed, so that export says what happened.
 Files in the store that no row of this database links (another database's, sharing
-the folder, or an upload cut short) are counted and left alone.
+the folder, or an upload cut short) are counted and left alone, and so are links to a
+folder that does not exist on this machine (a database shared by several machines:
+another machine's weights are not ours to mark removed).
 """
 
 from __future__ import annotations
@@ -22,8 +26,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.artifacts import artifact_metas, artifact_store, is_remote, staging_dir
-from harness.errors import ConfigError, StoreError, first_line
+from harness.artifacts import (
+    artifact_metas,
+    artifact_store,
+    error_line,
+    is_remote,
+    staging_dir,
+)
+from harness.errors import ConfigError, HarnessError, StoreError, first_line
 from harness.weights import WEIGHTS_FILE
 
 if TYPE_CHECKING:
@@ -46,7 +56,10 @@ class WeightsUsage:
     # artifact id -> (location, bytes, our trial ids linking it)
     unused: dict[str, tuple[str, int, list[int]]] = field(default_factory=dict)
     staged: list[Path] = field(default_factory=list)  # stale staged files
+    staged_running: int = 0  # staged files of studies with a running trial (left alone)
     unknown: int = 0  # files in a store folder that no row links (left alone)
+    # links of unused artifacts in a folder this machine does not have (left alone)
+    not_here: int = 0
 
     @property
     def unused_bytes(self) -> int:
@@ -66,7 +79,9 @@ class WeightsUsage:
             "unused_trial_ids": sorted({t for _, _, ids in self.unused.values() for t in ids}),
             "staged": len(self.staged),
             "staged_bytes": self.staged_bytes,
+            "staged_running": self.staged_running,
             "unknown_files": self.unknown,
+            "links_not_here": self.not_here,
         }
 
 
@@ -122,13 +137,15 @@ def weights_usage(store: Store, location: str | None = None) -> WeightsUsage:
         if link["location"] not in usage.locations:
             usage.locations.append(link["location"])
         artifact = link["artifact_id"]
-        sizes[artifact] = int(link["bytes"])
         if artifact in in_use:
-            continue
-        entry = usage.unused.setdefault(artifact, (link["location"], int(link["bytes"]), []))
-        entry[2].append(trial_id)
-    usage.kept = sum(1 for a in sizes if a not in usage.unused)
-    usage.kept_bytes = sum(size for a, size in sizes.items() if a not in usage.unused)
+            sizes[artifact] = int(link["bytes"])
+        elif _not_here(link["location"]):
+            usage.not_here += 1
+        else:
+            entry = usage.unused.setdefault(artifact, (link["location"], int(link["bytes"]), []))
+            entry[2].append(trial_id)
+    usage.kept = len(sizes)
+    usage.kept_bytes = sum(sizes.values())
     here = location or resolve_location(None, store.raw_url)
     if here not in usage.locations:
         usage.locations.append(here)
@@ -140,28 +157,47 @@ def weights_usage(store: Store, location: str | None = None) -> WeightsUsage:
                 for p in Path(folder).iterdir()
                 if p.is_file() and _UUID.match(p.name) and p.name not in linked
             )
-    usage.staged = _stale_staged(store, here)
+    usage.staged, usage.staged_running = _stale_staged(store, usage.locations)
     return usage
 
 
 def remove_unused(store: Store, usage: WeightsUsage) -> tuple[int, int, int]:
     """Remove the unused artifacts (Optuna's `ArtifactStore.remove`) and the stale staged
-    files, mark the links removed; returns (artifacts, staged files, bytes freed)."""
+    files, mark the links removed; returns (artifacts, staged files, bytes freed). An
+    artifact missing from an existing folder counts as gone; a folder missing here is
+    left alone (counted in `usage.not_here`)."""
     from optuna.artifacts.exceptions import ArtifactNotFound
 
-    removed, freed = [], 0
-    for artifact, (location, size, _) in sorted(usage.unused.items()):
-        try:
-            artifact_store(location).remove(artifact)
-            freed += size
-        except ArtifactNotFound:
-            pass  # gone already: the link is marked all the same
-        except OSError as error:
-            raise ConfigError(
-                f"cannot remove artifact {artifact} from {location}: {first_line(error)}"
-            ) from None
-        removed.append(artifact)
-    store.mark_weights_removed(removed)
+    removed: list[str] = []
+    freed = 0
+    stores: dict[str, Any] = {}
+    try:
+        for artifact, (location, size, trial_ids) in sorted(usage.unused.items()):
+            if _not_here(location):  # gone since weights_usage looked
+                usage.not_here += len(trial_ids)
+                continue
+            try:
+                if location not in stores:
+                    stores[location] = artifact_store(location, create=False)
+                stores[location].remove(artifact)
+                freed += size
+            except ArtifactNotFound:
+                pass  # gone already from a folder that is here: the link is marked all the same
+            except HarnessError:
+                raise
+            except OSError as error:
+                raise ConfigError(
+                    f"cannot remove artifact {artifact} from {location}: {first_line(error)}"
+                ) from None
+            except Exception as error:  # S3's or GCS's client errors: one line
+                raise ConfigError(
+                    f"cannot remove artifact {artifact} from {location}: {error_line(error)}"
+                ) from None
+            removed.append(artifact)
+    finally:
+        # Also when one removal failed: the ones before it are gone, and their links
+        # must not say present.
+        store.mark_weights_removed(removed)
     staged = 0
     for path in usage.staged:
         try:
@@ -174,9 +210,14 @@ def remove_unused(store: Store, usage: WeightsUsage) -> tuple[int, int, int]:
         staged += 1
         freed += size
     for folder in {p.parent for p in usage.staged}:
-        with contextlib.suppress(OSError):  # not empty: a running trial's files stay
+        with contextlib.suppress(OSError):  # not empty: a run staged a file meanwhile
             folder.rmdir()
     return len(removed), staged, freed
+
+
+def _not_here(location: str) -> bool:
+    """A folder this machine does not have (another machine's, sharing the database)."""
+    return not is_remote(location) and not Path(location).is_dir()
 
 
 def _study_names(store: Store, trial_ids: set[int]) -> dict[int, str]:
@@ -188,20 +229,28 @@ def _study_names(store: Store, trial_ids: set[int]) -> dict[int, str]:
     return {int(t): str(s) for t, s in zip(frame["trial_id"], frame["study"], strict=True)}
 
 
-def _stale_staged(store: Store, location: str) -> list[Path]:
-    """Staged files of this database's studies whose trial is not running."""
-    frame = store.trials_frame()
-    running = set(frame.loc[frame["status"] == "running", "trial_id"].astype(int))
-    found = []
-    for study in sorted(set(frame["study"]) | set(store.studies_frame()["study"])):
-        folder = staging_dir(location, store.raw_url, str(study))
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.iterdir()):
-            match = _STAGED.match(path.name)
-            if match and path.is_file() and int(match.group(1)) not in running:
-                found.append(path)
-    return found
+def _stale_staged(store: Store, locations: list[str]) -> tuple[list[Path], int]:
+    """(staged files of this database's studies that have no running trial, how many
+    staged files were left because their study has one), in the staging folders of
+    `locations` (a bucket's are beside the database's default folder)."""
+    running = set(store.trials_frame(status="running")["study"].astype(str))
+    studies = set(store.studies_frame()["study"].astype(str)) | running
+    found, left = [], 0
+    seen: set[Path] = set()
+    for location in locations:
+        for study in sorted(studies):
+            folder = staging_dir(location, store.raw_url, study)
+            if folder in seen or not folder.is_dir():
+                continue
+            seen.add(folder)
+            for path in sorted(folder.iterdir()):
+                if not (_STAGED.match(path.name) and path.is_file()):
+                    continue
+                if study in running:
+                    left += 1
+                else:
+                    found.append(path)
+    return found, left
 
 
 def _size(path: Path) -> int:

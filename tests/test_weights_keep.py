@@ -14,7 +14,10 @@ import optuna
 import pytest
 import torch
 
+from harness import artifacts as artifacts_module
+from harness import weights_gc
 from harness.artifacts import (
+    OPTUNA_ARTIFACT_PREFIX,
     artifact_store,
     default_location,
     resolve_location,
@@ -108,6 +111,7 @@ def test_all_keeps_every_trial_as_an_artifact_of_its_optuna_trial(space, tmp_pat
     url = chosen.url
     kept = links(url)
     study = optuna.load_study(study_name="t", storage=url)
+    storage = optuna.storages.RDBStorage(url)
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
     assert len(complete) == 4
     # A sampled trial may repeat a named one: its row is reused, not retrained.
@@ -116,7 +120,7 @@ def test_all_keeps_every_trial_as_an_artifact_of_its_optuna_trial(space, tmp_pat
     store_folder = tmp_path / "artifacts"
     for frozen in complete:
         trial_id = frozen.user_attrs[STORE_ID_ATTR]
-        (meta,) = optuna.artifacts.get_all_artifact_meta(frozen, storage=study._storage)
+        (meta,) = optuna.artifacts.get_all_artifact_meta(frozen, storage=storage)
         assert meta.filename == f"trial-{trial_id}-model.safetensors"
         assert frozen.user_attrs["weights"] == "kept"
         # Downloaded through Optuna: the bytes that were recorded.
@@ -456,6 +460,151 @@ def test_clean_removes_the_weights_of_a_deleted_study_and_keeps_the_others(space
     assert main(["clean", "--weights", "--db", url, "--artifacts", str(folder)]) == 0
     out = capsys.readouterr().out
     assert "kept weights: 2 in use" in out and "of deleted Optuna studies: 0" in out
+
+
+def clean_json(capsys, url: str, *extra: str) -> dict:
+    import json
+
+    from harness.cli import main
+
+    assert main(["clean", "--weights", "--db", url, "--json", *extra]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def test_clean_leaves_the_staged_files_of_a_running_study_in_every_linked_folder(
+    space, tmp_path, monkeypatch, capsys, record_trial
+):
+    """A `top` run stages finished trials and settles them at its end: while its study
+    has a running trial, clean leaves them. The run used a folder of its own (not
+    $HARNESS_ARTIFACTS, not the default): a plain clean looks there too."""
+    from harness.cli import main
+
+    monkeypatch.setattr(keep_module.WeightsKeeper, "_in_top_now", lambda self, outcome: False)
+    monkeypatch.setattr(keep_module.WeightsKeeper, "settle", lambda self, study, board: {})
+    folder = tmp_path / "elsewhere"
+    chosen = settings(space, tmp_path, top=1, artifacts=str(folder))
+    run_search(chosen)  # the sampled trial's file stays staged, as during the run
+    url = chosen.url
+    staged = staging_dir(str(folder), url, "t")
+    assert len(artifact_files(staged)) == 1
+    assert os.environ["HARNESS_ARTIFACTS"] != str(folder) != default_location(url)
+    with Store(url) as store:
+        (study_id,) = store.studies_frame().query("study == 't'")["study_id"]
+        running = record_trial(
+            store, study_id=int(study_id), status=None, optuna_trial_number=99, epochs=0
+        ).trial_id
+
+    shown = clean_json(capsys, url, "--yes")
+    assert (shown["staged"], shown["staged_running"], shown["removed_staged"]) == (0, 1, 0)
+    assert len(artifact_files(staged)) == 1
+    assert main(["clean", "--weights", "--db", url]) == 0
+    assert "left alone: 1 staged files of studies with a running trial" in capsys.readouterr().err
+
+    with Store(url) as store:
+        store.finish_trial(running, status="failed", reason="stopped")
+    done = clean_json(capsys, url, "--yes")
+    assert (done["staged"], done["staged_running"], done["removed_staged"]) == (1, 0, 1)
+    assert not staged.exists()
+    assert len(links(url)) == 3  # the named trials' artifacts are in use: kept
+
+
+def test_reading_weights_makes_no_folder_and_clean_leaves_another_machines_links(
+    space, tmp_path, capsys
+):
+    """A recorded folder or an --artifacts typo is not made by export; with a database
+    shared by several machines, clean leaves the links to folders it does not have."""
+    from harness.cli import main
+
+    url, trial_id, link = kept_trial(space, tmp_path)
+    folder = Path(link["location"])
+    typo = tmp_path / "artifcats"
+    out = str(tmp_path / "out")
+    assert main(["export", str(trial_id), "--db", url, "--artifacts", str(typo), "--out", out]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [
+        f"harness: error: artifacts folder {typo} does not exist (on this machine): pass "
+        "--artifacts LOCATION where the weights are"
+    ]
+    assert not typo.exists()
+
+    optuna.delete_study(study_name="t", storage=url)  # its weights are unused now
+    away = tmp_path / "on-machine-a"
+    folder.rename(away)  # clean runs on a machine that does not have the folder
+    with Store(url) as store, pytest.raises(ConfigError, match="does not exist .on this machine"):
+        trial_weights(store, trial_id)
+    assert not folder.exists()
+    shown = clean_json(capsys, url, "--yes")
+    assert (shown["unused"], shown["removed"], shown["links_not_here"]) == (0, 0, 1)
+    assert main(["clean", "--weights", "--db", url]) == 0
+    assert "1 links to folders not on this machine, left alone" in capsys.readouterr().err
+    assert not folder.exists() and links(url)[trial_id]["removed_at"] is None
+
+    away.rename(folder)  # the machine that has them
+    done = clean_json(capsys, url, "--yes")
+    assert (done["removed"], done["links_not_here"]) == (1, 0)
+    assert links(url)[trial_id]["removed_at"] is not None
+    assert not (folder / link["artifact_id"]).exists()
+
+
+class ClientError(Exception):
+    """Like botocore's: neither an OSError nor ours, and many lines."""
+
+
+def test_artifact_store_client_errors_are_one_line_and_removed_links_are_marked(
+    space, tmp_path, monkeypatch, capsys
+):
+    from harness.cli import main
+
+    chosen = settings(space, tmp_path, keep_weights="named", trials=2)
+    run_search(chosen)
+    url = chosen.url
+    kept = links(url)
+    assert len(kept) == 2
+    real = artifact_store(str(tmp_path / "artifacts"), create=False)
+    calls = []
+
+    class FlakyStore:
+        """Removes the first artifact, then the client fails."""
+
+        def open_reader(self, artifact_id):
+            raise ClientError("An error occurred (AccessDenied) when calling GetObject\nmore")
+
+        def remove(self, artifact_id):
+            calls.append(artifact_id)
+            if len(calls) > 1:
+                raise ClientError("An error occurred (SlowDown) when calling DeleteObject\nmore")
+            real.remove(artifact_id)
+
+    fake = FlakyStore()
+    monkeypatch.setattr(artifacts_module, "artifact_store", lambda location, create=True: fake)
+    monkeypatch.setattr(weights_gc, "artifact_store", lambda location, create=True: fake)
+    trial_id = min(kept)
+    argv = ["export", str(trial_id), "--db", url, "--out", str(tmp_path / "out"), "--json"]
+    assert main(argv) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert line.endswith(
+        f"from {tmp_path / 'artifacts'}: ClientError: An error occurred (AccessDenied) when "
+        "calling GetObject"
+    )
+
+    optuna.delete_study(study_name="t", storage=url)
+    assert main(["clean", "--weights", "--db", url, "--yes"]) == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert f"cannot remove artifact {calls[1]} from {tmp_path / 'artifacts'}: ClientError" in line
+    after = links(url)
+    # The one removed before the error is marked removed; the other still says present.
+    removed = {t for t, link in after.items() if link["removed_at"] is not None}
+    assert {after[t]["artifact_id"] for t in removed} == {calls[0]} and len(removed) == 1
+    assert not (tmp_path / "artifacts" / calls[0]).exists()
+    assert (tmp_path / "artifacts" / calls[1]).exists()
+
+
+def test_our_artifact_prefix_is_optunas():
+    """We read Optuna's artifact links directly (harness.artifacts says why): an Optuna
+    that renames its prefix shows up here."""
+    from optuna.artifacts._upload import ARTIFACTS_ATTR_PREFIX
+
+    assert OPTUNA_ARTIFACT_PREFIX == ARTIFACTS_ATTR_PREFIX
 
 
 def test_workers_keep_weights_too(space, tmp_path):

@@ -1,5 +1,6 @@
 """`harness clean`: the cache's folder and size; `--yes` empties it. `--weights`: the
-kept weights of deleted Optuna studies and stale staged files (harness.weights_gc).
+kept weights of deleted Optuna studies and the staged files of studies with no running
+trial (harness.weights_gc).
 
 The cache holds parsed datasets (harness.data.cache) and, in its `supernets/`
 folder, supernet checkpoints (harness.estimate.supernet.default_checkpoint).
@@ -206,6 +207,18 @@ def run_weights(args: argparse.Namespace) -> int:
         print(
             f"left alone: {usage.unknown} files that no trial of this database links "
             "(another database's, or an upload cut short)",
+            file=sys.stderr,
+        )
+    if usage.staged_running:
+        print(
+            f"left alone: {usage.staged_running} staged files of studies with a running trial "
+            "(their run keeps or deletes them at its end)",
+            file=sys.stderr,
+        )
+    if usage.not_here:
+        print(
+            f"{usage.not_here} links to folders not on this machine, left alone (run harness "
+            "clean --weights on the machine that has them)",
             file=sys.stderr,
         )
     if args.yes:
