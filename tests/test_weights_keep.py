@@ -216,7 +216,10 @@ def test_top_uploads_a_staged_top_row_at_the_end_to_the_study(space, tmp_path, m
     assert metadata["trial_id"] == sampled and state
 
 
-def test_staged_files_a_killed_run_left_are_settled_by_the_next_run(space, tmp_path, monkeypatch):
+@pytest.mark.parametrize("in_top", [True, False])
+def test_staged_files_a_killed_run_left_are_settled_by_the_next_run(
+    space, tmp_path, monkeypatch, in_top
+):
     monkeypatch.setattr(keep_module.WeightsKeeper, "_in_top_now", lambda self, outcome: False)
     monkeypatch.setattr(keep_module.WeightsKeeper, "settle", lambda self, study, board: {})
     chosen = settings(space, tmp_path, top=1)
@@ -224,13 +227,19 @@ def test_staged_files_a_killed_run_left_are_settled_by_the_next_run(space, tmp_p
     staged = staging_dir(chosen.artifacts, chosen.url, "t")
     assert len(artifact_files(staged)) == 1
     monkeypatch.undo()
-    result = run_search(chosen)  # nothing left to train: only the end runs
-    assert not staged.exists()
-    sampled = [
+    (sampled,) = [
         i for i, t in trials_by_store_id(chosen.url).items() if t.user_attrs["arch"] not in NAMED
     ]
-    best = result.leaderboard.iloc[0]["trial_ids"]
-    assert (sampled[0] in links(chosen.url)) == (sampled[0] in best)
+    # The next run's end decides by its leaderboard's top rows: in them, or not.
+    top = {sampled} if in_top else set()
+    monkeypatch.setattr(keep_module.WeightsKeeper, "_top_ids", lambda self, board: top)
+    run_search(chosen)  # nothing left to train: only the end runs
+    assert not staged.exists()
+    assert (sampled in links(chosen.url)) is in_top
+    if in_top:  # linked to the study: its Optuna trial was finished long ago
+        with Store(chosen.url) as store:
+            state, _ = trial_weights(store, sampled)
+        assert state
 
 
 def test_none_saves_nothing(space, tmp_path):
