@@ -35,6 +35,8 @@ __all__ = [
     "candidate_key",
     "load_trial_dataset",
     "run_trial",
+    "seeded_candidate",
+    "seeded_trainer",
 ]
 
 # Batch-1 latency is measured for this long at most per candidate on the CPU:
@@ -185,6 +187,22 @@ def candidate_for(config: TrainConfig, dataset: Dataset) -> Candidate:
     )
 
 
+def seeded_candidate(config: TrainConfig, dataset: Dataset) -> Candidate:
+    """`candidate_for`, its initial weights drawn from the seed: how every recorded
+    trial builds its network (and `harness export --retrain` builds it again)."""
+    seed_everything(config.seed)
+    return candidate_for(config, dataset)
+
+
+def seeded_trainer(
+    candidate: Candidate, dataset: Dataset, config: TrainConfig, device: torch.device
+) -> Trainer:
+    """A Trainer whose batches, augmentation and dropout draw from the seed again,
+    whatever measuring the network (latency) drew in between."""
+    seed_everything(config.seed)
+    return Trainer(candidate.model, dataset, config, device)
+
+
 def run_trial(
     config: TrainConfig,
     store: Store,
@@ -216,8 +234,7 @@ def run_trial(
     device = resolve_device(config.device)
     if config.threads:
         torch.set_num_threads(config.threads)
-    seed_everything(config.seed)
-    candidate = candidate_for(config, dataset)
+    candidate = seeded_candidate(config, dataset)
     architecture = candidate.architecture
     recorded_config = _recorded_config(config, candidate, dataset, device)
     identity = _identity(config, candidate, dataset, device)
@@ -349,9 +366,7 @@ def _measure_and_train(
         violation = constraints.violation(outcome.params, outcome.flops, outcome.latency_ms)
         if violation:
             raise _Pruned(violation)
-    # Fresh weights from the seed, whatever latency measurement did to the RNG.
-    seed_everything(config.seed)
-    trainer = Trainer(candidate.model, dataset, config, device)
+    trainer = seeded_trainer(candidate, dataset, config, device)
 
     def after_epoch(metrics: EpochMetrics) -> None:
         record.epoch(metrics)

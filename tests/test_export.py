@@ -9,8 +9,9 @@ exported once with every format; the command tests read its weights through
 from __future__ import annotations
 
 import json
-import shutil
+import sqlite3
 import sys
+from contextlib import closing
 
 import numpy as np
 import pytest
@@ -285,7 +286,11 @@ def test_bad_input_is_one_line_and_leaves_no_folder(
 ):
     saved = tiny.artifact.read_bytes()
     other_db = tmp_path / "two.db"
-    shutil.copy(tiny.db.removeprefix("sqlite:///"), other_db)
+    # SQLite's backup, not a file copy: the database is in WAL mode, and a copy of the
+    # main file alone may miss the newest writes (the trial, its weights link).
+    source, target = sqlite3.connect(tiny.db.removeprefix("sqlite:///")), sqlite3.connect(other_db)
+    with closing(source), closing(target):
+        source.backup(target)
     with Store(f"sqlite:///{other_db}") as store:
         unkept = record_trial(store, study="other").trial_id  # a row without weights
     out = tmp_path / "out"

@@ -2,8 +2,8 @@
 
 `harness run --keep-weights top` keeps few trials' weights, and a search never trains
 a recorded trial twice (it reuses the row). `harness export TRIAL --retrain` trains
-the recorded configuration once more, seeded as `harness.trial.run_trial` seeds it
-(before the network is built, and again before training), on the CPU. On the CPU
+the recorded configuration once more on the CPU, through the same two seeded steps
+as `harness.trial.run_trial` (`seeded_candidate`, `seeded_trainer`). On the CPU
 training with the same seed, data and thread count is deterministic, so the network
 is the trial's own; the export's accuracy check (`evaluate.reevaluate`) then proves
 it or refuses: a trial recorded on a GPU, under mixed precision or with another
@@ -28,17 +28,16 @@ def retrain_weights(
     import torch
 
     from harness.export.evaluate import require_complete, training_config, trial_data
-    from harness.train import Trainer, seed_everything
-    from harness.trial import candidate_for
+    from harness.trial import seeded_candidate, seeded_trainer
 
     config = training_config(require_complete(trial), for_training=True)
     dataset = trial_data(trial, config)
     if config.threads:
         torch.set_num_threads(config.threads)
-    seed_everything(config.seed)
-    candidate = candidate_for(config, dataset)
-    seed_everything(config.seed)  # as run_trial: fresh weights whatever building drew
-    result = Trainer(candidate.model, dataset, config, torch.device("cpu")).fit(progress=progress)
+    # Built and trained by the same two steps as run_trial's, so the seed lands the same.
+    candidate = seeded_candidate(config, dataset)
+    trainer = seeded_trainer(candidate, dataset, config, torch.device("cpu"))
+    result = trainer.fit(progress=progress)
     state = {name: value.detach().clone() for name, value in candidate.model.state_dict().items()}
     metadata = {
         "retrained": True,
