@@ -5,13 +5,13 @@ recorded as a property of the candidate."""
 from __future__ import annotations
 
 import json
-import textwrap
 from collections import Counter
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
+from _tiny_search import tiny_settings, tiny_training, write_space
 from sqlalchemy import text
 
 import harness.trial
@@ -34,24 +34,17 @@ widths = [16, 32]
 positions = ["R", "I"]
 enqueue = ["alternated", "RI"]
 """
-OVERRIDES = {"epochs": 1, "batch_size": 32, "max_batches": 2, "skeleton": {"width_mult": 0.125}}
+OVERRIDES = tiny_training()
 
 
 @pytest.fixture
 def space(tmp_path: Path) -> str:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(SPACE))
-    return str(path)
+    return write_space(tmp_path, SPACE)
 
 
 def search_settings(space: str, url: str, **changes) -> SearchSettings:
-    values = dict(
-        space=space, url=url, study="t", budget="short", data=DATA, trials=1,
-        overrides=dict(OVERRIDES), progress=False, measure_latency=False,
-        heartbeat_s=1, grace_s=3,
-    )  # fmt: skip
-    values.update(changes)
-    return SearchSettings(**values)
+    values = dict(trials=1, heartbeat_s=1, grace_s=3)
+    return tiny_settings(space, url, **{**values, **changes})
 
 
 def tiny_config(**changes) -> TrainConfig:

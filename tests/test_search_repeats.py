@@ -3,11 +3,11 @@ Optuna's own tools (optuna-dashboard, `trials_dataframe`) show is what the store
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import optuna
 import pytest
+from _tiny_search import tiny_settings, tiny_training, write_space
 
 import harness.trial
 from harness.errors import ConfigError, StoreError
@@ -29,29 +29,13 @@ enqueue = ["alternated", "RI", "IR"]
 
 @pytest.fixture
 def choices_space(tmp_path: Path) -> str:
-    path = tmp_path / "rows.toml"
-    path.write_text(textwrap.dedent(CHOICES))
-    return str(path)
+    return write_space(tmp_path, CHOICES, "rows.toml")
 
 
 def settings(space: str, url: str, **changes) -> SearchSettings:
-    values = dict(
-        space=space,
-        url=url,
-        study="t",
-        budget="short",  # one seed per named ordering unless --repeats
-        data="synthetic?n=200&size=16",
-        overrides={
-            "epochs": 1,
-            "batch_size": 32,
-            "max_batches": 1,
-            "skeleton": {"width_mult": 0.125},
-        },
-        progress=False,
-        measure_latency=False,
-    )
-    values.update(changes)
-    return SearchSettings(**values)
+    # budget short (tiny_settings): one seed per named ordering unless --repeats
+    values = dict(data="synthetic?n=200&size=16", overrides=tiny_training(max_batches=1))
+    return tiny_settings(space, url, **{**values, **changes})
 
 
 def optuna_trials(url: str) -> list[optuna.trial.FrozenTrial]:

@@ -7,69 +7,33 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
 import optuna
 import pytest
+from _tiny_search import NAMED, TINY_SPACE, tiny_settings, write_space
 
-from harness.grammar import resolve
 from harness.search import SearchSettings, run_search
 from harness.search.study import STORE_ID_ATTR
 from harness.store import Store
 
-DATA = "synthetic?n=300&size=16"
-# A 4-position space: alternated IRIR, RI RRII, IR IIRR are three of its 16 networks.
-SPACE = """
-description = "tiny test space"
-[skeleton]
-depths = [2, 2]
-widths = [16, 32]
-[architecture]
-positions = ["R", "I"]
-enqueue = ["alternated", "RI", "IR"]
-"""
-NAMED = {name: resolve(name, (2, 2)).canonical for name in ("alternated", "RI", "IR")}
-
 
 @pytest.fixture
 def space(tmp_path: Path) -> str:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(SPACE))
-    return str(path)
+    return write_space(tmp_path)
 
 
 @pytest.fixture
 def unnamed_space(tmp_path: Path) -> str:
     """The tiny space with nothing enqueued: every trial is the sampler's (prunable)."""
-    path = tmp_path / "unnamed.toml"
-    path.write_text(textwrap.dedent(SPACE).replace('enqueue = ["alternated", "RI", "IR"]', ""))
-    return str(path)
+    text = TINY_SPACE.replace('enqueue = ["alternated", "RI", "IR"]', "")
+    return write_space(tmp_path, text, "unnamed.toml")
 
 
 def settings(space: str, url: str, **changes) -> SearchSettings:
-    values = dict(
-        space=space,
-        url=url,
-        study="t",
-        # `short`: one seed per named ordering (smoke gives them two; tested below).
-        budget="short",
-        data=DATA,
-        trials=3,
-        overrides={
-            "epochs": 1,
-            "batch_size": 32,
-            "max_batches": 2,
-            "skeleton": {"width_mult": 0.125},
-        },
-        progress=False,
-        measure_latency=False,
-        heartbeat_s=1,
-        grace_s=3,
-    )
-    values.update(changes)
-    return SearchSettings(**values)
+    # `short` (tiny_settings): one seed per named ordering (smoke gives them two; tested below).
+    return tiny_settings(space, url, **{"trials": 3, "heartbeat_s": 1, "grace_s": 3, **changes})
 
 
 def optuna_study(url: str, name: str = "t") -> optuna.Study:

@@ -3,11 +3,11 @@ estimates), train only the best K as ordinary trials; bad input refused before a
 
 from __future__ import annotations
 
-import textwrap
 from pathlib import Path
 
 import optuna
 import pytest
+from _tiny_search import tiny_settings, tiny_training, write_space
 
 from harness.cli import main
 from harness.search import SearchSettings
@@ -29,34 +29,15 @@ enqueue = ["alternated", "RI", "IR"]
 
 @pytest.fixture
 def space(tmp_path: Path) -> str:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(SPACE))
-    return str(path)
+    return write_space(tmp_path, SPACE)
 
 
 def settings(space: str, url: str, **changes) -> SearchSettings:
     values = dict(
-        space=space,
-        url=url,
-        study="s",
-        budget="short",
-        data=DATA,
-        trials=5,
-        strategy="proxy:params",
-        top=2,
-        overrides={
-            "epochs": 1,
-            "batch_size": 32,
-            "max_batches": 1,
-            "skeleton": {"width_mult": 0.125},
-        },
-        progress=False,
-        measure_latency=False,
-        heartbeat_s=1,
-        grace_s=3,
-    )
-    values.update(changes)
-    return SearchSettings(**values)
+        study="s", data=DATA, trials=5, strategy="proxy:params", top=2,
+        overrides=tiny_training(max_batches=1), heartbeat_s=1, grace_s=3,
+    )  # fmt: skip
+    return tiny_settings(space, url, **{**values, **changes})
 
 
 def test_the_top_k_by_score_are_trained_and_every_score_is_stored(space, tmp_path):

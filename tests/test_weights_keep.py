@@ -7,12 +7,13 @@ import dataclasses
 import hashlib
 import os
 import shlex
-import textwrap
 from pathlib import Path
 
 import optuna
 import pytest
 import torch
+from _tiny_search import NAMED as TINY_NAMED
+from _tiny_search import TINY_DATA, tiny_settings, write_space
 
 from harness import artifacts as artifacts_module
 from harness import weights_gc
@@ -27,7 +28,6 @@ from harness.artifacts import (
 )
 from harness.config import TrainConfig
 from harness.errors import ConfigError
-from harness.grammar import resolve
 from harness.search import SearchSettings, run_search
 from harness.search import keep as keep_module
 from harness.search.study import STORE_ID_ATTR
@@ -35,45 +35,24 @@ from harness.store import Store
 from harness.trial import candidate_for, load_trial_dataset
 from harness.weights import WeightsError, load_into
 
-DATA = "synthetic?n=300&size=16"
-SPACE = """
-description = "tiny test space"
-[skeleton]
-depths = [2, 2]
-widths = [16, 32]
-[architecture]
-positions = ["R", "I"]
-enqueue = ["alternated", "RI", "IR"]
-"""
-NAMED = {resolve(name, (2, 2)).canonical for name in ("alternated", "RI", "IR")}
+# The named orderings' networks (canonical strings), as trials record their arch.
+NAMED = set(TINY_NAMED.values())
 
 
 @pytest.fixture
 def space(tmp_path: Path) -> str:
-    path = tmp_path / "tiny.toml"
-    path.write_text(textwrap.dedent(SPACE))
-    return str(path)
+    return write_space(tmp_path)
 
 
 def settings(space: str, tmp_path: Path, **changes) -> SearchSettings:
     values = dict(
-        space=space,
-        url=f"sqlite:///{tmp_path}/h.db",
-        study="t",
-        budget="short",  # one seed per named ordering
-        data=DATA,
         trials=4,
-        overrides={"epochs": 1, "batch_size": 32, "max_batches": 2,
-                   "skeleton": {"width_mult": 0.125}},
-        progress=False,
-        measure_latency=False,
         # Random, seed 0: the one sampled trial is a network of its own (RI|RR), not
         # a named one again (TPE's first pick here repeats one, which is then reused).
         sampler="random",
         artifacts=str(tmp_path / "artifacts"),
-    )  # fmt: skip
-    values.update(changes)
-    return SearchSettings(**values)
+    )
+    return tiny_settings(space, f"sqlite:///{tmp_path}/h.db", **{**values, **changes})
 
 
 def links(url: str, study: str = "t") -> dict[int, dict]:
@@ -635,7 +614,7 @@ def test_run_flags_are_checked_before_any_work(space, tmp_path, capsys):
     from harness.cli import main
 
     base = ["run", "--space", space, "--db", f"sqlite:///{tmp_path}/h.db", "--trials", "1",
-            "--data", DATA, "--epochs", "1", "--no-report", "--quiet"]  # fmt: skip
+            "--data", TINY_DATA, "--epochs", "1", "--no-report", "--quiet"]  # fmt: skip
     (tmp_path / "file").write_text("")
     assert main([*base, "--artifacts", str(tmp_path / "file")]) == 2
     assert "--artifacts" in capsys.readouterr().err and not (tmp_path / "h.db").exists()
@@ -659,7 +638,7 @@ def test_the_run_says_where_the_weights_are_and_its_export_line_works(
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("HARNESS_ARTIFACTS")  # the default: artifacts/ beside the database
     db = f"sqlite:///{tmp_path}/h.db"
-    argv = ["run", "--space", space, "--db", db, "--trials", "1", "--data", DATA,
+    argv = ["run", "--space", space, "--db", db, "--trials", "1", "--data", TINY_DATA,
             "--epochs", "1", "--max-batches", "2", "--no-report", "--no-progress",
             "--study", "t"]  # fmt: skip
     assert main(argv) == 0
