@@ -19,7 +19,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -238,14 +237,14 @@ def download_to(location: str, artifact_id: str, filename: str) -> Iterator[Path
     """The artifact copied to a temporary `filename` (removed after the block);
     WeightsError when the store does not have it or its client fails, ConfigError when
     the folder is not on this machine (it is never made here)."""
+    from optuna.artifacts import download_artifact
     from optuna.artifacts.exceptions import ArtifactNotFound
 
     store = artifact_store(location, create=False)
     with tempfile.TemporaryDirectory(prefix="harness-weights-") as folder:
         path = Path(folder) / filename
         try:
-            with store.open_reader(artifact_id) as reader, open(path, "wb") as writer:
-                shutil.copyfileobj(reader, writer)
+            download_artifact(artifact_store=store, file_path=str(path), artifact_id=artifact_id)
         except ArtifactNotFound:
             raise WeightsError(
                 f"artifact {artifact_id} ({filename}) is not in {location}: it was deleted "
