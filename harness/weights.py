@@ -50,6 +50,11 @@ class WeightsFile:
     sha256: str
     bytes: int
 
+    @classmethod
+    def of(cls, path: Path) -> WeightsFile:
+        """The file at `path` as it is now: its digest and size."""
+        return cls(path, file_sha256(path), path.stat().st_size)
+
 
 def file_sha256(path: str | Path) -> str:
     digest = hashlib.sha256()
@@ -78,7 +83,7 @@ def save_weights(
         save_file(tensors, str(partial), metadata=header)
         # safetensors writes a new private (0600) file: give it the usual mode again.
         os.chmod(partial, 0o666 & ~current_umask())
-    return WeightsFile(path, file_sha256(path), path.stat().st_size)
+    return WeightsFile.of(path)
 
 
 def load_weights(

@@ -44,7 +44,7 @@ from harness.artifacts import (
 )
 from harness.errors import HarnessError, first_line
 from harness.search.study import stored_arch
-from harness.weights import WEIGHTS_FILE, WeightsError, WeightsFile, file_sha256
+from harness.weights import WEIGHTS_FILE, WeightsError, WeightsFile
 
 if TYPE_CHECKING:
     import optuna
@@ -199,7 +199,7 @@ class WeightsKeeper:
         if not isinstance(target, optuna.Study) and number != target.number:
             return f"kept: the artifact of trial {number}, the same network and seed"
         with download_to(link["location"], link["artifact_id"], link["filename"]) as path:
-            file = WeightsFile(path, file_sha256(path), path.stat().st_size)
+            file = WeightsFile.of(path)
             if file.sha256 != link["sha256"]:
                 return "none: the reused trial's weights file changed since it was saved"
             upload_weights(self.store, self.location, file, trial_id=trial_id, optuna_trial=target)
@@ -234,7 +234,7 @@ class WeightsKeeper:
             )
             if wanted and not self._linked_to(trial_id, study):
                 try:
-                    file = WeightsFile(path, file_sha256(path), path.stat().st_size)
+                    file = WeightsFile.of(path)
                     # Its trial is finished (frozen): the study holds the link instead.
                     upload_weights(
                         self.store, self.location, file, trial_id=trial_id,
