@@ -280,7 +280,9 @@ def run(args: argparse.Namespace) -> int:
     kept = settings.keep_weights != "none" and result.weights.get("kept", 0) > 0
     if settings.url.startswith("sqlite"):
         # The dashboard lists and downloads the weights when it is told where they are.
-        local = kept and not result.artifacts.startswith(("s3://", "gs://"))
+        from harness.artifacts import is_remote
+
+        local = kept and not is_remote(result.artifacts)
         serve = f" --artifact-dir {shlex.quote(result.artifacts)}" if local else ""
         print(f"live view: optuna-dashboard {result.url}{serve}  (pip install optuna-dashboard)")
     if kept:
@@ -296,10 +298,10 @@ def run(args: argparse.Namespace) -> int:
 def _check_artifacts(settings: SearchSettings) -> None:
     if settings.keep_weights == "none":
         return
-    from harness.artifacts import artifact_store, resolve_location
+    from harness.artifacts import artifact_store, is_remote, resolve_location
 
     location = resolve_location(settings.artifacts, settings.url)
-    if location.startswith(("s3://", "gs://")):
+    if is_remote(location):
         artifact_store(location)  # the client library is there (the bucket is not checked)
         return
     from pathlib import Path
