@@ -27,7 +27,7 @@ from pathlib import Path
 
 from harness.errors import ConfigError, first_line
 
-__all__ = ["atomic_path", "check_writable", "current_umask", "regular_target", "write_text_atomic"]
+__all__ = ["atomic_path", "check_writable", "regular_target", "write_text_atomic"]
 
 
 def check_writable(path: str | Path, flag: str = "-o", example: str = "report.html") -> Path:
@@ -66,10 +66,11 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise ConfigError(f"cannot write {target}: {first_line(error)}") from None
     os.close(handle)
     partial = Path(name)
-    # mkstemp makes the file private (0600); the finished file gets the usual mode.
-    os.chmod(partial, 0o666 & ~current_umask())
     try:
         yield partial
+        # mkstemp makes the file private (0600), and a writer that makes its file anew
+        # (safetensors) does too: the finished file gets the usual mode.
+        os.chmod(partial, 0o666 & ~_umask())
         os.replace(partial, target)
     except OSError as error:
         raise ConfigError(f"cannot write {target}: {first_line(error)}") from None
@@ -138,7 +139,7 @@ def _kind(mode: int) -> str:
     return next((name for test, name in kinds.items() if test(mode)), "a special file")
 
 
-def current_umask() -> int:
+def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -71,7 +70,7 @@ def save_weights(
     a crash or a full disk never leaves a truncated file under the final name."""
     from safetensors.torch import save_file
 
-    from harness.output import atomic_path, current_umask
+    from harness.output import atomic_path
 
     path = Path(path)
     # safetensors refuses views and shared storage: each tensor is written as its own copy.
@@ -81,8 +80,6 @@ def save_weights(
     header = {_META_KEY: json.dumps(metadata or {}, sort_keys=True, default=str)}
     with atomic_path(path) as partial:
         save_file(tensors, str(partial), metadata=header)
-        # safetensors writes a new private (0600) file: give it the usual mode again.
-        os.chmod(partial, 0o666 & ~current_umask())
     return WeightsFile.of(path)
 
 
