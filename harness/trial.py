@@ -20,6 +20,7 @@ from harness.candidate import Candidate, build_candidate
 from harness.config import TrainConfig
 from harness.errors import first_line
 from harness.measure import count_flops, count_params, environment, measure_latency, resolve_device
+from harness.signals import hold_interrupts
 from harness.train import EpochMetrics, NonFiniteLoss, Trainer, TrainResult, seed_everything
 
 if TYPE_CHECKING:
@@ -108,6 +109,7 @@ class TrialRecord:
     store: Store
     trial_id: int
     epochs: list[EpochMetrics] = field(default_factory=list)  # as recorded, in order
+    finished: bool = False  # `finish` wrote the row's end: nothing may overwrite it
 
     @classmethod
     def start(
@@ -150,6 +152,7 @@ class TrialRecord:
         if kept is not None:
             values = dict(best_epoch=kept.epoch, val_acc=kept.val_acc, val_loss=kept.val_loss)
         self.store.finish_trial(self.trial_id, status=status, reason=reason, **values | results)
+        self.finished = True
 
 
 def load_trial_dataset(spec: str):
@@ -227,7 +230,9 @@ def run_trial(
 
     `keep_weights` runs once the trial completed, before its row is finished; if it
     fails (a full disk, an unreachable bucket) the trial still completes, and its
-    reason and stderr say that the weights were not kept.
+    reason and stderr say that the weights were not kept. A Ctrl-C or SIGTERM while
+    the weights are kept and the row finished is held until the row is complete
+    (`harness.signals.hold_interrupts`), then raised.
     """
     if dataset is None:
         dataset = load_trial_dataset(config.data)
@@ -295,7 +300,8 @@ def run_trial(
             constraints, measure_latency, on_epoch, progress, keep_weights,
         )  # fmt: skip
     except KeyboardInterrupt:
-        _finish(record, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
+        if not record.finished:  # a stop held until the row was complete leaves it complete
+            _finish(record, outcome, "interrupted", "interrupted by the user (Ctrl-C)")
         raise
     except _Pruned as pruned:
         _finish(record, outcome, "pruned", str(pruned))
@@ -384,26 +390,29 @@ def _measure_and_train(
         if result.stopped_early
         else None
     )
-    if keep_weights is not None:
-        reason = _keep(keep_weights, candidate.model, outcome, dataset, reason)
-    outcome.reason = reason
-    record.finish(
-        "complete",
-        reason,
-        best_epoch=result.best_epoch,
-        val_acc=result.val.acc,
-        val_loss=result.val.loss,
-        test_acc=result.test.acc,
-        test_loss=result.test.loss,
-        per_class_acc=result.test.per_class_acc,
-        confusion=result.test.confusion,
-        class_names=list(dataset.classes),
-        train_seconds=result.train_seconds,
-        eval_seconds=result.eval_seconds,
-        images_per_s=result.images_per_s,
-        test_predictions=result.test.predictions or None,
-        test_targets=result.test.targets or None,
-    )
+    # The network is trained: a stop now waits until its weights are kept and its row is
+    # complete, so that it is never trained again for a Ctrl-C during an upload.
+    with hold_interrupts(f"recording trial {outcome.trial_id}"):
+        if keep_weights is not None:
+            reason = _keep(keep_weights, candidate.model, outcome, dataset, reason)
+        outcome.reason = reason
+        record.finish(
+            "complete",
+            reason,
+            best_epoch=result.best_epoch,
+            val_acc=result.val.acc,
+            val_loss=result.val.loss,
+            test_acc=result.test.acc,
+            test_loss=result.test.loss,
+            per_class_acc=result.test.per_class_acc,
+            confusion=result.test.confusion,
+            class_names=list(dataset.classes),
+            train_seconds=result.train_seconds,
+            eval_seconds=result.eval_seconds,
+            images_per_s=result.images_per_s,
+            test_predictions=result.test.predictions or None,
+            test_targets=result.test.targets or None,
+        )
 
 
 def _keep(
