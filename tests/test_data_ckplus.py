@@ -6,11 +6,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from _ckplus_release import margined_frame, write_release
 from PIL import Image
 
 from harness.cli import main
 from harness.data import load_dataset
 from harness.data.ckplus import assign_folds
+from harness.data.images import read_all
 from harness.errors import DataError
 
 CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "sadness", "surprise")
@@ -99,26 +101,6 @@ def test_file_without_subject_is_an_error(ck48, capsys):
     assert "cannot tell the subject of" in err and "smile.png" in err and err.count("\n") == 1
 
 
-def write_release(
-    root: Path, sequences: dict[tuple[int, int], tuple[int, int]], size=(64, 52)
-) -> None:
-    """cohn-kanade-images/ + Emotion/: {(subject, sequence): (frames, emotion code)}."""
-    serial = 0
-    for (subject, sequence), (frames, code) in sequences.items():
-        images = root / "cohn-kanade-images" / f"S{subject:03d}" / f"{sequence:03d}"
-        images.mkdir(parents=True)
-        for frame in range(1, frames + 1):
-            pixels = np.full((size[1], size[0]), 40 + 10 * frame, dtype=np.uint8)
-            Image.fromarray(pixels).save(images / f"S{subject:03d}_{sequence:03d}_{frame:08d}.png")
-            serial += 1
-        if code is not None:
-            labels = root / "Emotion" / f"S{subject:03d}" / f"{sequence:03d}"
-            labels.mkdir(parents=True)
-            (labels / f"S{subject:03d}_{sequence:03d}_{frames:08d}_emotion.txt").write_text(
-                f"   {code:.7e}\n"
-            )
-
-
 def test_original_release_takes_last_frames_of_labelled_sequences(tmp_path):
     root = tmp_path / "CK+"
     sequences = {
@@ -145,6 +127,28 @@ def test_original_release_takes_last_frames_of_labelled_sequences(tmp_path):
     assert with_neutral.classes == ("neutral", *CLASSES)
     counts = np.sum([split.class_counts(8) for split in with_neutral.splits.values()], axis=0)
     assert counts[0] == 4 and counts.sum() == 4 * 3
+
+
+def test_the_release_is_cut_to_its_centred_square_and_class_folders_are_not(ck48, tmp_path):
+    root48, _ = ck48
+    folders = load_dataset(f"ckplus:{root48}?folds=3")
+    assert folders.crop == "none" and folders.summary()["crop"] == "none"
+    root = tmp_path / "CK+"
+    # 40x30 frames: black left margin, white right margin, random centred square.
+    frames = write_release(
+        root, {(s, 1): (3, 1 + s % 7) for s in range(5, 9)}, margined_frame((40, 30))
+    )
+    for _ in range(2):  # parsed, then read back from the cache
+        ds = load_dataset(f"ckplus:{root}?folds=3&size=16")
+        assert ds.crop == "centre-square" and ds.summary()["crop"] == "centre-square"
+        assert ("centre-cropped" in ds.notes[0]) and ds.image_shape == (1, 16, 16)
+        pixels = np.concatenate([split.images.numpy() for split in ds.splits.values()])
+        assert len(pixels) == len(frames) == 12
+        # Every image is a cropped frame, none a squashed one (which keeps the margins).
+        cropped = {row.tobytes() for row in read_all(frames, 16, center_crop=True)}
+        squashed = {row.tobytes() for row in read_all(frames, 16)}
+        assert {row.tobytes() for row in pixels} == cropped and not cropped & squashed
+        assert pixels[..., 0].min() > 0 and pixels[..., -1].max() < 255  # no margin left
 
 
 def test_original_release_bad_label_names_the_file(tmp_path):

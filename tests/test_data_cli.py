@@ -19,6 +19,7 @@ def test_show_prints_a_table(capsys):
     assert "images       1x48x48 uint8; 98 train / 21 val / 21 test" in out
     assert "labels       hard, 7 classes" in out
     assert "fingerprint  " in out and "duplicates   0 val and 0 test" in out
+    assert "crop         none: each picture resized whole to the image size" in out
     lines = out.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("class"))
     assert lines[header].split() == ["class", "train", "val", "test"]
@@ -34,6 +35,7 @@ def test_show_json(capsys):
     assert info["sizes"] == {"train": 98, "val": 21, "test": 21}
     assert info["image_shape"] == [1, 48, 48] and len(info["classes"]) == 7
     assert sum(info["counts"]["val"]) == 21 and info["warnings"] == []
+    assert info["crop"] == "none"
 
 
 def test_default_spec_is_synthetic(capsys):

@@ -8,7 +8,7 @@ import torch
 
 from harness.data import Split, iterate_batches, load_dataset, parse_spec, sample_hard_labels
 from harness.data.dataset import finish
-from harness.data.types import RawData
+from harness.data.types import RawData, raw_from_arrays, raw_to_arrays
 
 
 def make_split(n: int = 10, soft: bool = False) -> Split:
@@ -142,3 +142,19 @@ def test_dataset_summary_and_to():
     assert sum(summary["counts"]["train"]) == 50
     assert ds.to("cpu").splits["train"].images.device.type == "cpu"
     assert ds.num_classes == 7
+
+
+def test_the_crop_goes_through_the_cache_and_into_the_dataset():
+    cropped = raw([[1, 1], [2, 2]], [[3, 3]], [[4, 4]])
+    cropped.crop = "centre-square"
+    again = raw_from_arrays(raw_to_arrays(cropped))
+    assert again.crop == "centre-square"
+    assert finish(again, parse_spec("synthetic")).crop == "centre-square"
+    # A cache entry written before the crop was kept (only the synthetic source caches a
+    # RawData, and it never cropped) reads as uncropped.
+    old = raw_to_arrays(raw([[1, 1], [2, 2]], [[3, 3]], [[4, 4]]))
+    del old["crop"]
+    assert raw_from_arrays(old).crop == "none"
+    assert load_dataset("synthetic?n=21&size=16").crop == "none"
+    with pytest.raises(AssertionError, match="unknown crop 'square'"):
+        RawData(("a",), "hard", {}, crop="square")

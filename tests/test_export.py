@@ -70,6 +70,7 @@ def test_the_folder_holds_the_weights_the_formats_and_a_config_that_describes_th
     assert config["classes"] == tiny.classes == trial_row["class_names"]
     spec = config["input"]
     assert spec["shape"] == [1, 32, 32] and spec["grayscale"] and spec["resize"] is None
+    assert spec["crop"] == "none"  # synthetic pictures are drawn square, never cut
     assert spec["value_range"] == [0.0, 1.0]
     assert spec["mean"] == [tiny.mean] and spec["std"] == [tiny.std]
     assert config["training"] == trial_row["config"]

@@ -73,7 +73,7 @@ def test_a_non_finite_spec_option_is_refused(capsys, option):
 
 @pytest.mark.parametrize("code", ["nan", "inf", "-inf", "1234567890123456789012345"])
 def test_a_ckplus_label_that_is_not_a_code_names_its_file(tmp_path, capsys, code):
-    from test_data_ckplus import write_release
+    from _ckplus_release import write_release
 
     root = tmp_path / "CK+"
     write_release(root, {(5, 1): (3, 3), (10, 1): (3, 5), (11, 1): (3, 7)})

@@ -13,13 +13,17 @@ import sys
 
 import numpy as np
 import pytest
+from _ckplus_release import margined_frame, write_release
 from _export_trial import train_tiny_trial
 from _refusal import refused
 from PIL import Image
 
 from harness.cli import main
+from harness.data.images import read_all, read_gray
+from harness.export.checks import ExportError
 from harness.export.pipeline import export_trial
 from harness.export.predict import predict_files
+from harness.export.preprocess import input_spec, read_images
 from harness.store import Store
 from harness.weights import load_weights
 
@@ -145,3 +149,61 @@ def test_onnx_without_the_export_extra_is_one_line(export_dir, faces, monkeypatc
     # The PyTorch network needs nothing more.
     assert main(["predict", str(export_dir), str(faces)]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2 + 4  # header, rule, four images
+
+
+# --- Pictures cut as training cut them (config.json's input.crop) --------------------
+
+
+def _spec(**changes):
+    spec = input_spec((1, 16, 16), None, 0.5, 0.25, crop="none")
+    return {**spec, **changes}
+
+
+def test_a_centre_square_spec_reads_a_wide_picture_cut_and_none_squashes_it(tmp_path):
+    (path,) = write_release(tmp_path, {(5, 1): (1, None)}, margined_frame((40, 30)))
+    cut, squashed = read_gray(path, 16, center_crop=True), read_gray(path, 16)
+    assert not np.array_equal(cut, squashed)
+    assert _spec()["crop"] == "none"
+    assert input_spec((1, 16, 16), None, 0.5, 0.25, crop="centre-square")["crop"] == "centre-square"
+    assert np.array_equal(read_images([path], _spec(crop="centre-square"))[0, 0], cut)
+    assert np.array_equal(read_images([path], _spec(crop="none"))[0, 0], squashed)
+    old = _spec()
+    del old["crop"]  # an export written before the crop was recorded
+    assert np.array_equal(read_images([path], old)[0, 0], squashed)
+    with pytest.raises(ExportError, match="input crop 'face-box' is unknown to this harness"):
+        read_images([path], _spec(crop="face-box"))
+
+
+@pytest.fixture(scope="module")
+def ck_release(tmp_path_factory):
+    """A trial trained on a tiny CK+ original release of wide 40x30 frames, exported."""
+    folder = tmp_path_factory.mktemp("ckplus")
+    root = folder / "CK+"
+    sequences = {(subject, 1): (4, 1 + subject % 7) for subject in range(10, 22)}
+    frames = write_release(root, sequences, margined_frame((40, 30)))
+    tiny = train_tiny_trial(folder, data=f"ckplus:{root}?folds=3&size=16", batch_size=8)
+    with Store(tiny.db, create=False) as store:
+        row = store.trial(tiny.trial_id)
+    state, metadata = load_weights(tiny.weights)
+    out = folder / "export"
+    export_trial(row, state, metadata, out=out)
+    return tiny, frames, out
+
+
+def test_predict_on_release_frames_gives_the_networks_output_on_its_test_split(ck_release):
+    tiny, frames, out = ck_release
+    config = json.loads((out / "config.json").read_text())
+    assert config["input"]["crop"] == "centre-square"
+    # The frame file behind each test image: training read it cut (read_gray's centre_crop).
+    cut = read_all(frames, 16, center_crop=True)
+    index = {cut[i].tobytes(): path for i, path in enumerate(frames)}
+    test_files = [index[image.numpy().tobytes()] for image in tiny.test_images]
+    assert len(test_files) == len(tiny.test_images) >= 2
+    predictions = predict_files(out, test_files)
+    expected = tiny.logits(tiny.test_images).softmax(-1).numpy()
+    assert np.abs(predictions.probabilities - expected).max() < 1e-5
+    # Read whole (squashed), as predict read them before, the frames are other pictures.
+    squashed = read_all(test_files, 16)
+    assert not any(
+        np.array_equal(a, b) for a, b in zip(squashed, tiny.test_images.numpy(), strict=True)
+    )

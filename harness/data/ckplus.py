@@ -10,7 +10,9 @@ Two layouts are read:
   `frames` frames (default 3: the frames closest to the peak, as CK+48
   does); `neutral=1` adds each sequence's first frame as `neutral`. Frames
   are 640x490 without face boxes: they are cropped to a centred square and
-  resized, so prefer a face-cropped copy (CK+48) when you have one.
+  resized (the dataset's `crop`, which an export records so that `harness
+  predict` cuts pictures the same way), so prefer a face-cropped copy (CK+48)
+  when you have one.
 
 CK+ has no official split. Subjects (the `S010` in `S010_004_00000017.png`)
 are dealt to `folds` folds, largest subject first, each to the fold with the
@@ -67,9 +69,11 @@ def load(spec: DataSpec, cache: Cache) -> RawData:
             "neutral": neutral,
             "files": files_identity(files),
         }
+        # The crop is the layout's (its key), not a cached array: _read_release always crops.
         arrays = cache.get(
             "ckplus", key, lambda: _read_release(release, emotion_root, size, frames, neutral)
         )
+        crop = "centre-square"
         how = (
             f"CK+ original release: last {frames} frame(s) of each labelled sequence"
             f"{' plus its first frame as neutral' if neutral else ''}, centre-cropped and resized to {size}x{size}"
@@ -81,6 +85,7 @@ def load(spec: DataSpec, cache: Cache) -> RawData:
         files = [f for d in class_dirs for f in image_files(d)]
         key = {"layout": "classes", "size": size, "files": files_identity(files)}
         arrays = cache.get("ckplus", key, lambda: _read_class_folders(class_dirs, size))
+        crop = "none"
         how = f"CK+ class folders: {len(files)} images, grayscale {size}x{size}"
     classes = tuple(str(c) for c in arrays["classes"])
     subjects = arrays["subjects"].astype(str)
@@ -99,7 +104,7 @@ def load(spec: DataSpec, cache: Cache) -> RawData:
         f"{len(np.unique(subjects))} subjects in {spec['folds']} subject-independent folds: "
         f"test fold {test_fold}, val fold {val_fold}, train the rest",
     ]
-    return RawData(classes=classes, label_mode="hard", splits=splits, notes=notes)
+    return RawData(classes=classes, label_mode="hard", splits=splits, notes=notes, crop=crop)
 
 
 def _find(root: Path, name: str) -> Path | None:

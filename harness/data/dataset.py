@@ -80,6 +80,9 @@ class Dataset:
     # before dedup (so the numbers stay visible when dedup dropped them).
     duplicates: dict[str, int] = field(default_factory=dict)
     dedup: bool = False
+    # How the source cut each picture before resizing it (types.CROPS): an export
+    # records it so that `harness predict` reads pictures as the source did.
+    crop: str = "none"
 
     @property
     def num_classes(self) -> int:
@@ -104,6 +107,7 @@ class Dataset:
             "counts": self.counts(),
             "duplicates": dict(self.duplicates),
             "dedup": self.dedup,
+            "crop": self.crop,
             "warnings": list(self.warnings),
             "notes": list(self.notes),
         }
@@ -153,6 +157,7 @@ def finish(raw: RawData, spec: DataSpec) -> Dataset:
         notes=notes,
         duplicates=duplicates,
         dedup=dedup,
+        crop=raw.crop,
     )
 
 

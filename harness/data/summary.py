@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from harness.data.dataset import Dataset
-from harness.data.types import SPLITS
+from harness.data.types import CROP_MEANINGS, SPLITS
 from harness.errors import DataError
 
 if TYPE_CHECKING:
@@ -27,6 +27,7 @@ def format_table(ds: Dataset) -> str:
         f"labels       {ds.label_mode}, {ds.num_classes} classes"
         + (" (soft: counted by the most voted class)" if ds.splits["train"].soft else ""),
         f"fingerprint  {ds.fingerprint}",
+        f"crop         {ds.crop}: {CROP_MEANINGS[ds.crop]}",
         f"duplicates   {ds.duplicates.get('val', 0)} val and {ds.duplicates.get('test', 0)} test images "
         f"also in an earlier split{' (dropped: dedup=1)' if ds.dedup else ''}",
         "",

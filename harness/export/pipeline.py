@@ -4,7 +4,9 @@
    extra present when ONNX is asked for: refused before any work.
 2. The trial's network is rebuilt with the weights and its test accuracy re-measured
    (`evaluate`); the preprocessing written to config.json is checked to give exactly
-   the batch training gives (`preprocess.prepare` against `Trainer.prepare`).
+   the batch training gives (`preprocess.prepare` against `Trainer.prepare`), from
+   the stored uint8 test images: the dataset keeps no file names, so the reading step
+   (`preprocess.read_images`: crop, resize) is covered by the tests, not here.
 3. In a hidden sibling folder: model.safetensors, rebuilt from config.json alone and
    compared; for our networks, loaded by `timm.create_model` and compared; model.onnx
    through ONNX Runtime and model.torchscript.pt, each compared on the same batch of
@@ -91,7 +93,7 @@ def export_trial(
     images_u8, batch = network.test_batch(check_images)
     spec = preprocess.input_spec(
         network.dataset.image_shape, network.config.resize, network.trainer.mean,
-        network.trainer.std,
+        network.trainer.std, crop=network.dataset.crop,
     )  # fmt: skip
     if not torch.equal(preprocess.prepare(images_u8, spec), batch):
         raise ExportError(
