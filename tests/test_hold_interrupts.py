@@ -1,7 +1,6 @@
 """A Ctrl-C or SIGTERM while a trained trial is being recorded waits for the record:
-`harness.signals.hold_interrupts`, and run_trial's use of it around keeping the weights
-and finishing the row (a trial trained for an hour is not trained again for a Ctrl-C
-during its upload)."""
+`harness.signals.hold_interrupts` (run_trial's use of it around keeping the weights and
+finishing the row is tested in test_trial.py)."""
 
 from __future__ import annotations
 
@@ -10,30 +9,7 @@ import threading
 
 import pytest
 
-from harness.config import TrainConfig
 from harness.signals import Terminated, hold_interrupts, stop_on_sigterm
-from harness.store import Store
-from harness.trial import load_trial_dataset, run_trial
-
-TINY = dict(
-    arch="R I", data="synthetic?n=300", epochs=1, batch_size=32, max_batches=2,
-    skeleton={"width_mult": 0.25}, device="cpu",
-)  # fmt: skip
-
-
-@pytest.fixture
-def store(tmp_path):
-    with Store(f"sqlite:///{tmp_path / 'results.db'}") as opened:
-        yield opened
-
-
-@pytest.fixture(scope="module")
-def tiny_data():
-    return load_trial_dataset(TINY["data"])
-
-
-def tiny_config() -> TrainConfig:
-    return TrainConfig.from_protocol("fast", **TINY)
 
 
 @pytest.fixture(autouse=True)
@@ -107,31 +83,3 @@ def test_outside_the_main_thread_it_holds_nothing_and_touches_no_handler():
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
-
-
-def test_ctrl_c_while_the_weights_are_kept_leaves_the_trial_complete_with_them(store, tiny_data):
-    kept = []
-
-    def keep(model, outcome, dataset):
-        signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C during the upload
-        kept.append(outcome.trial_id)
-
-    with pytest.raises(KeyboardInterrupt):
-        run_trial(tiny_config(), store, dataset=tiny_data, keep_weights=keep)
-    row = store.trials_frame().iloc[0]
-    assert kept == [row["trial_id"]]
-    assert row["status"] == "complete" and row["test_acc"] is not None
-    # The next run with reuse measures nothing: it is the same complete row.
-    again = run_trial(tiny_config(), store, dataset=tiny_data, reuse=True)
-    assert again.reused and again.trial_id == row["trial_id"]
-
-
-def test_two_ctrl_c_while_the_weights_are_kept_record_the_trial_interrupted(store, tiny_data):
-    def keep(model, outcome, dataset):
-        signal.raise_signal(signal.SIGINT)
-        signal.raise_signal(signal.SIGINT)
-
-    with pytest.raises(KeyboardInterrupt):
-        run_trial(tiny_config(), store, dataset=tiny_data, keep_weights=keep)
-    row = store.trials_frame().iloc[0]
-    assert row["status"] == "interrupted" and "Ctrl-C" in row["reason"]

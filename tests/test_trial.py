@@ -156,6 +156,34 @@ def test_keyboard_interrupt_is_recorded_and_re_raised(store, tiny_data):
     assert row["epochs"] == 1
 
 
+def test_ctrl_c_while_the_weights_are_kept_leaves_the_trial_complete_with_them(store, tiny_data):
+    kept = []
+
+    def keep(model, outcome, dataset):
+        signal.raise_signal(signal.SIGINT)  # the user presses Ctrl-C during the upload
+        kept.append(outcome.trial_id)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(tiny_config(), store, dataset=tiny_data, keep_weights=keep)
+    row = store.trials_frame().iloc[0]
+    assert kept == [row["trial_id"]]
+    assert row["status"] == "complete" and row["test_acc"] is not None
+    # The next run with reuse measures nothing: it is the same complete row.
+    again = run_trial(tiny_config(), store, dataset=tiny_data, reuse=True)
+    assert again.reused and again.trial_id == row["trial_id"]
+
+
+def test_two_ctrl_c_while_the_weights_are_kept_record_the_trial_interrupted(store, tiny_data):
+    def keep(model, outcome, dataset):
+        signal.raise_signal(signal.SIGINT)
+        signal.raise_signal(signal.SIGINT)
+
+    with pytest.raises(KeyboardInterrupt):
+        run_trial(tiny_config(), store, dataset=tiny_data, keep_weights=keep)
+    row = store.trials_frame().iloc[0]
+    assert row["status"] == "interrupted" and "Ctrl-C" in row["reason"]
+
+
 def test_sigint_to_harness_train_leaves_an_interrupted_trial(tmp_path):
     db = f"sqlite:///{tmp_path / 'r.db'}"
     env = dict(os.environ, PYTHONUNBUFFERED="1")
