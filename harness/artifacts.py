@@ -315,13 +315,32 @@ def trial_weights(
 def weights_status(store: Store, trial_ids: Iterable[int]) -> dict[int, bool]:
     """Which of these trials have saved weights (for the report's export links): a link
     that was not removed, and, in a folder, whose file is there."""
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
     ids = [int(t) for t in trial_ids]
     links = store.weights_links(ids)
+    folders: dict[str, ArtifactStore | None] = {}
     status = {}
     for trial_id in ids:
         link = links.get(trial_id)
         ok = link is not None and link["removed_at"] is None
+        # A bucket is trusted as linked: a report asks no network. A folder is asked
+        # through Optuna's own reader, which knows where it keeps each artifact.
         if ok and not is_remote(link["location"]):
-            ok = (Path(link["location"]) / link["artifact_id"]).is_file()
+            location = link["location"]
+            if location not in folders:
+                folders[location] = (
+                    artifact_store(location, create=False) if Path(location).is_dir() else None
+                )
+            folder = folders[location]
+            try:
+                ok = folder is not None and _readable(folder, link["artifact_id"])
+            except ArtifactNotFound:
+                ok = False
         status[trial_id] = ok
     return status
+
+
+def _readable(folder: ArtifactStore, artifact_id: str) -> bool:
+    with folder.open_reader(artifact_id):
+        return True

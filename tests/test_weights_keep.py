@@ -157,6 +157,10 @@ def test_named_keeps_only_the_named_orderings(space, tmp_path):
             trial_weights(store, other)
         assert "\n" not in str(error.value) and "--retrain" in str(error.value)
         assert weights_status(store, by_id) == {i: i in named for i in by_id}
+        # A file gone from the folder (deleted by hand) is no weights, though still linked.
+        gone = min(named)
+        artifact_store(kept[gone]["location"], create=False).remove(kept[gone]["artifact_id"])
+        assert weights_status(store, by_id) == {i: i in named - {gone} for i in by_id}
 
 
 def test_top_keeps_the_named_and_the_best_rows_and_deletes_the_rest(space, tmp_path):
