@@ -15,21 +15,12 @@ from harness.store import Store
 from harness.strategy import RANK_ATTR, SCORE_ATTR, STRATEGY_ATTR, estimator_of, ranked_search
 
 DATA = "synthetic?n=200&size=16"
-# 4 positions, 16 networks; the named orderings are the default strategy's, not a strategy's.
-SPACE = """
-description = "tiny strategy test space"
-[skeleton]
-depths = [2, 2]
-widths = [16, 32]
-[architecture]
-positions = ["R", "I"]
-enqueue = ["alternated", "RI", "IR"]
-"""
 
 
 @pytest.fixture
 def space(tmp_path: Path) -> str:
-    return write_space(tmp_path, SPACE)
+    # 16 networks; the named orderings are the default strategy's, not a strategy's.
+    return write_space(tmp_path)
 
 
 def settings(space: str, url: str, **changes) -> SearchSettings:
