@@ -55,7 +55,7 @@ __all__ = [
     "trial_weights",
     "upload_weights",
     "weights_filename",
-    "weights_status",
+    "trials_with_weights",
 ]
 
 ARTIFACTS_ENV_VAR = "HARNESS_ARTIFACTS"
@@ -312,15 +312,13 @@ def trial_weights(
             ) from None
 
 
-def weights_status(store: Store, trial_ids: Iterable[int]) -> dict[int, bool]:
-    """Which of these trials have saved weights (for the report's export links): a link
-    that was not removed, and, in a folder, whose file is there."""
-    from optuna.artifacts.exceptions import ArtifactNotFound
-
+def trials_with_weights(store: Store, trial_ids: Iterable[int]) -> frozenset[int]:
+    """Those of these trials that have saved weights (for the report's and run's export
+    commands): a link that was not removed, and, in a folder, whose file is there."""
     ids = [int(t) for t in trial_ids]
     links = store.weights_links(ids)
     folders: dict[str, ArtifactStore | None] = {}
-    status = {}
+    kept = set()
     for trial_id in ids:
         link = links.get(trial_id)
         ok = link is not None and link["removed_at"] is None
@@ -333,14 +331,17 @@ def weights_status(store: Store, trial_ids: Iterable[int]) -> dict[int, bool]:
                     artifact_store(location, create=False) if Path(location).is_dir() else None
                 )
             folder = folders[location]
-            try:
-                ok = folder is not None and _readable(folder, link["artifact_id"])
-            except ArtifactNotFound:
-                ok = False
-        status[trial_id] = ok
-    return status
+            ok = folder is not None and _holds(folder, link["artifact_id"])
+        if ok:
+            kept.add(trial_id)
+    return frozenset(kept)
 
 
-def _readable(folder: ArtifactStore, artifact_id: str) -> bool:
-    with folder.open_reader(artifact_id):
-        return True
+def _holds(folder: ArtifactStore, artifact_id: str) -> bool:
+    from optuna.artifacts.exceptions import ArtifactNotFound
+
+    try:
+        with folder.open_reader(artifact_id):
+            return True
+    except ArtifactNotFound:
+        return False

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from harness.artifacts import weights_status
+from harness.artifacts import trials_with_weights
 from harness.cli import main
 from harness.report import ReportError, markdown_leaderboard, write_report
 from harness.report.gather import input_remedy
@@ -289,7 +289,7 @@ def test_every_leaderboard_number_comes_from_the_database(page: str, store: Stor
     groups = {**_groups(store, "orderings"), **_groups(store, "search")}
     assert len(rows) == len(groups) == 10
     trial_ids = [int(i) for r in rows for i in r[11].split(", ")]
-    kept = {i for i, has in weights_status(store, trial_ids).items() if has}
+    kept = trials_with_weights(store, trial_ids)
     for row in rows:
         rank, study, arch, family, runs, val, test, loss, params, flops, latency, ids, weights = row
         part = groups[tuple(int(i) for i in ids.split(", "))]

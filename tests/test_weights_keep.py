@@ -24,7 +24,7 @@ from harness.artifacts import (
     resolve_location,
     staging_dir,
     trial_weights,
-    weights_status,
+    trials_with_weights,
 )
 from harness.config import TrainConfig
 from harness.errors import ConfigError
@@ -156,11 +156,11 @@ def test_named_keeps_only_the_named_orderings(space, tmp_path):
         with pytest.raises(WeightsError, match=f"trial {other} has no saved weights") as error:
             trial_weights(store, other)
         assert "\n" not in str(error.value) and "--retrain" in str(error.value)
-        assert weights_status(store, by_id) == {i: i in named for i in by_id}
+        assert trials_with_weights(store, by_id) == named
         # A file gone from the folder (deleted by hand) is no weights, though still linked.
         gone = min(named)
         artifact_store(kept[gone]["location"], create=False).remove(kept[gone]["artifact_id"])
-        assert weights_status(store, by_id) == {i: i in named - {gone} for i in by_id}
+        assert trials_with_weights(store, by_id) == named - {gone}
 
 
 def test_top_keeps_the_named_and_the_best_rows_and_deletes_the_rest(space, tmp_path):
@@ -320,7 +320,7 @@ def test_trial_weights_errors_are_one_line(space, tmp_path):
         one_line_error(store, trial_id, "cannot be read as safetensors")
         path.unlink()  # gone
         one_line_error(store, trial_id, f"artifact {link['artifact_id']} .* is not in")
-        assert weights_status(store, [trial_id]) == {trial_id: False}
+        assert trials_with_weights(store, [trial_id]) == frozenset()
         store.mark_weights_removed([link["artifact_id"]])
         one_line_error(store, trial_id, "removed by harness clean")
         # `location` overrides the recorded one.
@@ -387,7 +387,7 @@ def test_version_4_file_reads_no_weights_and_gets_the_table_once(tmp_path, recor
     before = hashlib.sha256(path.read_bytes()).hexdigest()
     with Store(url, create=False) as store:
         assert store.weights_links() == {} and store.weights_of(trial_id) is None
-        assert weights_status(store, [trial_id]) == {trial_id: False}
+        assert trials_with_weights(store, [trial_id]) == frozenset()
         with pytest.raises(WeightsError, match=f"trial {trial_id} has no saved weights"):
             trial_weights(store, trial_id)
     assert hashlib.sha256(path.read_bytes()).hexdigest() == before

@@ -316,8 +316,8 @@ def _check_artifacts(settings: SearchSettings) -> None:
 def _export_line(result: SearchResult, url: str) -> str:
     """The export command of the best leaderboard row whose trial kept its weights
     (`--best` when that is the top row), or "" when no row has any."""
-    from harness.artifacts import weights_status
-    from harness.export.select import export_command
+    from harness.artifacts import trials_with_weights
+    from harness.export.select import export_command, row_export_trial
     from harness.store import Store
 
     board = result.leaderboard
@@ -325,14 +325,13 @@ def _export_line(result: SearchResult, url: str) -> str:
         return ""
     with Store(url, create=False) as store:
         ids = [int(i) for ids in board["trial_ids"] for i in ids]
-        kept = {i for i, has in weights_status(store, ids).items() if has}
+        kept = trials_with_weights(store, ids)
     then = "  (then harness predict FOLDER IMAGES...)"
     for position, row in enumerate(board.itertuples()):
-        best = int(row.best_trial_id)
-        chosen = best if best in kept else next((int(i) for i in row.trial_ids if i in kept), None)
+        chosen = row_export_trial(row, kept)
         if chosen is None:
             continue
-        if position == 0 and chosen == best:
+        if position == 0 and chosen == int(row.best_trial_id):
             return export_command(result.url, study=result.study, extra=" --format onnx") + then
         why = f"  (the best row with kept weights: rank {row.rank}; others: --retrain)"
         return export_command(result.url, trial_id=chosen, extra=" --format onnx") + why

@@ -11,14 +11,15 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import TYPE_CHECKING
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Any
 
 from harness.export.checks import ExportError
 
 if TYPE_CHECKING:
     from harness.store import Store
 
-__all__ = ["best_trial", "export_command", "folder_name"]
+__all__ = ["best_trial", "export_command", "folder_name", "row_export_trial"]
 
 
 def best_trial(store: Store, study: str | None) -> int:
@@ -51,6 +52,14 @@ def folder_name(study: str | None, trial_id: int) -> str:
     """`<study>-trial-<id>`, the study's name made safe for a folder name."""
     safe = re.sub(r"[^A-Za-z0-9._-]+", "-", study or "").strip(".-") or "study"
     return f"{safe}-trial-{trial_id}"
+
+
+def row_export_trial(row: Any, with_weights: Collection[int]) -> int | None:
+    """The trial of a leaderboard row whose weights `harness export` can write: the row's
+    best-validation trial, else its first trial with weights, else None."""
+    if row.best_trial_id in with_weights:
+        return int(row.best_trial_id)
+    return next((int(t) for t in row.trial_ids if t in with_weights), None)
 
 
 def export_command(

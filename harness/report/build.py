@@ -76,7 +76,7 @@ def markdown_leaderboard(store: Any, studies: list[str] | None = None) -> str:
     rows = []
     for r in board.itertuples():
         family = f"baseline ({text(r.remedy)})" if r.kind == "baseline" else r.family
-        trial_id = sections.export_trial(r, data.with_weights)
+        trial_id = sections.row_export_trial(r, data.with_weights)
         export = (
             "not kept"
             if trial_id is None

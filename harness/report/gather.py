@@ -111,9 +111,9 @@ def gather(store: Store, studies: list[str] | None = None) -> ReportData:
     from harness.folds import fold_means
 
     trials = fold_means(trials)
-    from harness.artifacts import weights_status
+    from harness.artifacts import trials_with_weights
 
-    kept = frozenset(i for i, has in weights_status(store, ids).items() if has)
+    kept = trials_with_weights(store, ids)
     return ReportData(
         url=store.url,
         studies=names,

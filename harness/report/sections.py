@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from harness.export.select import export_command
+from harness.export.select import export_command, row_export_trial
 from harness.report import figures, tables
 from harness.report.gather import ReportData, add_details
 from harness.report.html import LETTER_COLOURS, Raw, Section, esc, figure_html, stage_cells, table
@@ -147,16 +147,8 @@ def result_cells(r: Any) -> list[str]:
     ]
 
 
-def export_trial(row: Any, with_weights: frozenset[int]) -> int | None:
-    """The trial of a leaderboard row whose weights `harness export` can write: the row's
-    best-validation trial, else its first trial with weights, else None."""
-    if row.best_trial_id in with_weights:
-        return int(row.best_trial_id)
-    return next((int(t) for t in row.trial_ids if t in with_weights), None)
-
-
 def _export_cell(row: Any, with_weights: frozenset[int], url: str) -> Any:
-    trial_id = export_trial(row, with_weights)
+    trial_id = row_export_trial(row, with_weights)
     if trial_id is None:
         return "not kept"
     command = export_command(url, trial_id=trial_id)
