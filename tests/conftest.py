@@ -304,24 +304,19 @@ def artifacts_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Searches keep weights (`--keep-weights top`) in $HARNESS_ARTIFACTS: one folder per
     test session, never results/artifacts under the working directory (a PostgreSQL
     database has no folder of its own to put them beside)."""
-    folder = tmp_path_factory.mktemp("harness-artifacts")
-    previous = os.environ.get("HARNESS_ARTIFACTS")
-    os.environ["HARNESS_ARTIFACTS"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("HARNESS_ARTIFACTS", None)
-    else:
-        os.environ["HARNESS_ARTIFACTS"] = previous
+    yield from _env_folder(tmp_path_factory, "HARNESS_ARTIFACTS", "harness-artifacts")
 
 
 @pytest.fixture(scope="session", autouse=True)
 def data_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """Parsed datasets are cached in $HARNESS_CACHE: one folder per test session, never ~/.cache."""
-    folder = tmp_path_factory.mktemp("harness-cache")
-    previous = os.environ.get("HARNESS_CACHE")
-    os.environ["HARNESS_CACHE"] = str(folder)
-    yield folder
-    if previous is None:
-        os.environ.pop("HARNESS_CACHE", None)
-    else:
-        os.environ["HARNESS_CACHE"] = previous
+    yield from _env_folder(tmp_path_factory, "HARNESS_CACHE", "harness-cache")
+
+
+def _env_folder(factory: pytest.TempPathFactory, variable: str, name: str) -> Iterator[Path]:
+    """A fresh folder named in $`variable` for the session, the variable put back after
+    (session fixtures cannot take the function-scoped `monkeypatch`)."""
+    folder = factory.mktemp(name)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(variable, str(folder))
+        yield folder
